@@ -1,0 +1,119 @@
+"""Roles and what each may do with each class of data — the one policy table.
+
+A role is always held at a division (role × division); it reaches that division's subtree.
+The three administrators (三员) are exclusive: whoever holds one holds no other role, and none of
+them reaches residents' data.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from civicgrid.geo.choices import Level
+
+
+class Role(models.TextChoices):
+    GRID_WORKER = "grid_worker", _("grid worker")
+    GRID_LEADER = "grid_leader", _("grid leader")
+    CENTRE_STAFF = "centre_staff", _("centre staff")
+    DEPARTMENT_HANDLER = "department_handler", _("department handler")
+    LEADER = "leader", _("leader")
+    SYSTEM_ADMIN = "system_admin", _("system administrator")
+    SECURITY_ADMIN = "security_admin", _("security administrator")
+    AUDIT_ADMIN = "audit_admin", _("audit administrator")
+
+
+ADMIN_ROLES = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
+BUSINESS_ROLES = frozenset(set(Role) - ADMIN_ROLES)
+
+
+class DataClass:
+    """Kinds of information, each granted per action by POLICY."""
+
+    GEO = "geo"  # divisions, grids, boundaries, coverage
+    ORG = "org"  # units and department types
+    ACCOUNT = "account"  # user accounts
+    ROLE = "role"  # role assignments
+    AUDIT = "audit"  # object changes and access logs
+    IMPORT = "import"  # uploaded import jobs
+
+
+V, C = "view", "change"
+POLICY: dict[str, dict[str, frozenset[str]]] = {
+    Role.GRID_WORKER: {DataClass.GEO: frozenset({V}), DataClass.ORG: frozenset({V})},
+    Role.GRID_LEADER: {
+        DataClass.GEO: frozenset({V}),
+        DataClass.ORG: frozenset({V}),
+        DataClass.ACCOUNT: frozenset({V}),
+    },
+    Role.CENTRE_STAFF: {
+        DataClass.GEO: frozenset({V}),
+        DataClass.ORG: frozenset({V}),
+        DataClass.ACCOUNT: frozenset({V}),
+    },
+    Role.DEPARTMENT_HANDLER: {DataClass.GEO: frozenset({V}), DataClass.ORG: frozenset({V})},
+    Role.LEADER: {
+        DataClass.GEO: frozenset({V}),
+        DataClass.ORG: frozenset({V}),
+        DataClass.ACCOUNT: frozenset({V}),
+    },
+    Role.SYSTEM_ADMIN: {
+        DataClass.GEO: frozenset({V, C}),
+        DataClass.ORG: frozenset({V, C}),
+        DataClass.ACCOUNT: frozenset({V, C}),
+        DataClass.ROLE: frozenset({V}),
+        DataClass.IMPORT: frozenset({V, C}),
+    },
+    Role.SECURITY_ADMIN: {
+        DataClass.GEO: frozenset({V}),
+        DataClass.ORG: frozenset({V}),
+        DataClass.ACCOUNT: frozenset({V}),
+        DataClass.ROLE: frozenset({V, C}),
+    },
+    Role.AUDIT_ADMIN: {
+        DataClass.GEO: frozenset({V}),
+        DataClass.ORG: frozenset({V}),
+        DataClass.ACCOUNT: frozenset({V}),
+        DataClass.ROLE: frozenset({V}),
+        DataClass.AUDIT: frozenset({V}),
+    },
+}
+
+
+def allows(role: str, data_class: str, action: str) -> bool:
+    return action in POLICY.get(role, {}).get(data_class, frozenset())
+
+
+# Levels at which each role may be held.
+ALLOWED_LEVELS: dict[str, frozenset[int]] = {
+    Role.GRID_WORKER: frozenset({Level.GRID}),
+    Role.GRID_LEADER: frozenset({Level.GRID, Level.COMMUNITY}),
+    Role.CENTRE_STAFF: frozenset(
+        {Level.PROVINCE, Level.CITY, Level.COUNTY, Level.TOWNSHIP, Level.COMMUNITY}
+    ),
+    Role.DEPARTMENT_HANDLER: frozenset(
+        {Level.PROVINCE, Level.CITY, Level.COUNTY, Level.TOWNSHIP, Level.COMMUNITY}
+    ),
+    Role.LEADER: frozenset(
+        {Level.PROVINCE, Level.CITY, Level.COUNTY, Level.TOWNSHIP, Level.COMMUNITY}
+    ),
+    Role.SYSTEM_ADMIN: frozenset({Level.PROVINCE, Level.CITY, Level.COUNTY, Level.TOWNSHIP}),
+    Role.SECURITY_ADMIN: frozenset({Level.PROVINCE, Level.CITY, Level.COUNTY, Level.TOWNSHIP}),
+    Role.AUDIT_ADMIN: frozenset({Level.PROVINCE, Level.CITY, Level.COUNTY, Level.TOWNSHIP}),
+}
+
+CENTRE_LABELS = {
+    Level.PROVINCE: pgettext_lazy("role", "province centre staff"),
+    Level.CITY: pgettext_lazy("role", "city centre staff"),
+    Level.COUNTY: pgettext_lazy("role", "county centre staff"),
+    Level.TOWNSHIP: pgettext_lazy("role", "township centre staff"),
+    Level.COMMUNITY: pgettext_lazy("role", "community centre staff"),
+}
+
+
+def role_label(role: str, level: int | None = None) -> str:
+    if role == Role.CENTRE_STAFF and level in CENTRE_LABELS:
+        return str(CENTRE_LABELS[level])
+    return str(Role(role).label)

@@ -1,0 +1,31 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from civicgrid.accounts.api import views as accounts
+from civicgrid.core.api import audit, imports
+from civicgrid.geo.api import views as geo
+
+router = DefaultRouter()
+router.register("divisions", geo.DivisionViewSet, basename="division")
+router.register("grids", geo.GridViewSet, basename="grid")
+router.register("coverage-issues", geo.CoverageIssueViewSet, basename="coverage-issue")
+router.register("units", accounts.UnitViewSet, basename="unit")
+router.register("department-types", accounts.DepartmentTypeViewSet, basename="department-type")
+router.register("users", accounts.UserViewSet, basename="user")
+router.register("role-assignments", accounts.RoleAssignmentViewSet, basename="role-assignment")
+router.register("imports", imports.ImportJobViewSet, basename="import")
+router.register("audit/changes", audit.ObjectChangeViewSet, basename="object-change")
+router.register("audit/access", audit.AccessLogViewSet, basename="access-log")
+
+app_name = "api"
+urlpatterns = [
+    path("locate/", geo.LocateView.as_view(), name="locate"),
+    path("sizing/", geo.SizingSummaryView.as_view(), name="sizing"),
+    path("coverage-checks/", geo.CoverageCheckView.as_view(), name="coverage-check"),
+    path("auth/token/", accounts.TokenView.as_view(), name="token"),
+    path("me/", accounts.MeView.as_view(), name="me"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,323 @@
+"""All settings, read from the environment in this one module.
+
+CIVICGRID_MODE=production turns on the hardening that `check --deploy` asks for and refuses to
+start with DEBUG on, a default secret key or a missing encryption key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+# The repository root in a source checkout: node_modules lives there.
+PROJECT_DIR = PACKAGE_DIR.parent.parent
+VAR_DIR = Path(env("CIVICGRID_VAR_DIR", str(PROJECT_DIR / "var")))
+
+MODE = env("CIVICGRID_MODE", "development")
+if MODE not in {"development", "production"}:
+    raise ImproperlyConfigured("CIVICGRID_MODE must be 'development' or 'production'.")
+PRODUCTION = MODE == "production"
+DEBUG = env_bool("CIVICGRID_DEBUG", False)
+
+_DEV_SECRET_PREFIX = "civicgrid-development-only-"
+
+
+def _development_secret() -> str:
+    """A per-checkout secret so that sessions survive restarts of the demo."""
+    path = VAR_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = _DEV_SECRET_PREFIX + secrets.token_urlsafe(40)
+        try:
+            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            path.write_text(value)
+        except OSError:
+            pass
+        return value
+
+
+SECRET_KEY = env("CIVICGRID_SECRET_KEY") or _development_secret()
+
+# 32 bytes as 64 hex digits: the master key for field encryption and blind indexes (core.crypto).
+ENCRYPTION_KEY = env("CIVICGRID_ENCRYPTION_KEY")
+
+if PRODUCTION:
+    problems = []
+    if DEBUG:
+        problems.append("CIVICGRID_DEBUG must be off")
+    if not env("CIVICGRID_SECRET_KEY") or SECRET_KEY.startswith(_DEV_SECRET_PREFIX):
+        problems.append("CIVICGRID_SECRET_KEY must be set")
+    elif len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        problems.append("CIVICGRID_SECRET_KEY must be at least 50 varied characters")
+    if not ENCRYPTION_KEY:
+        problems.append("CIVICGRID_ENCRYPTION_KEY must be set (civicgrid generate-key)")
+    if problems:
+        raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(problems) + ".")
+
+ALLOWED_HOSTS = env_list("CIVICGRID_ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost")
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "Refusing to start in production: CIVICGRID_ALLOWED_HOSTS must be set."
+    )
+CSRF_TRUSTED_ORIGINS = env_list("CIVICGRID_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "django_tasks",
+    "django_tasks_db",
+    "civicgrid.core",
+    "civicgrid.geo",
+    "civicgrid.accounts",
+    "civicgrid.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "civicgrid.core.middleware.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "civicgrid.config.urls"
+WSGI_APPLICATION = "civicgrid.config.wsgi.application"
+ASGI_APPLICATION = "civicgrid.config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "civicgrid.web.context_processors.navigation",
+            ],
+        },
+    }
+]
+
+# --- database -------------------------------------------------------------------------------
+DEFAULT_SQLITE = f"sqlite:///{VAR_DIR / 'civicgrid.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL", DEFAULT_SQLITE))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE transactions take the write lock up front (no upgrade deadlocks); WAL lets
+    # readers run beside the writer; synchronous=FULL makes "acknowledged" mean "on disk".
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": (
+            "PRAGMA journal_mode=WAL;PRAGMA synchronous=FULL;"
+            "PRAGMA busy_timeout=20000;PRAGMA foreign_keys=ON"
+        ),
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", int(env("CIVICGRID_CONN_MAX_AGE", "60")))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["TEST"] = {"TEMPLATE": "template0", "CHARSET": "UTF8"}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- accounts -------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["civicgrid.accounts.backends.LockoutModelBackend"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:login"
+SESSION_COOKIE_AGE = int(env("CIVICGRID_SESSION_SECONDS", str(8 * 3600)))
+# API tokens expire; the holder obtains a new one with username and password.
+API_TOKEN_DAYS = int(env("CIVICGRID_API_TOKEN_DAYS", "30"))
+# Failed logins before an account is locked for LOGIN_LOCK_MINUTES.
+LOGIN_MAX_FAILURES = int(env("CIVICGRID_LOGIN_MAX_FAILURES", "5"))
+LOGIN_LOCK_MINUTES = int(env("CIVICGRID_LOGIN_LOCK_MINUTES", "15"))
+
+# --- language and time ----------------------------------------------------------------------
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = env("CIVICGRID_TIME_ZONE", "Asia/Shanghai")
+USE_TZ = True
+
+# --- static and media -----------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env("CIVICGRID_MEDIA_ROOT", str(VAR_DIR / "media")))
+NODE_MODULES = Path(env("CIVICGRID_NODE_MODULES", str(PROJECT_DIR / "node_modules")))
+# Front-end packages are installed by npm (package.json) and served from here, never a CDN.
+STATICFILES_DIRS = [
+    ("vendor/leaflet", NODE_MODULES / "leaflet" / "dist"),
+    ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
+    ("vendor/alpinejs", NODE_MODULES / "alpinejs" / "dist"),
+    ("vendor/bootstrap", NODE_MODULES / "bootstrap" / "dist"),
+]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if env_bool("CIVICGRID_PLAIN_STATIC")
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_KEEP_ONLY_HASHED_FILES = False
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
+
+# --- API ------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "civicgrid.accounts.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "civicgrid.core.api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "civicgrid.core.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"login": "20/min"},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "civicgrid API",
+    "DESCRIPTION": "Grid-based community governance: divisions, grids, units, accounts, audit.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "GridKindEnum": "civicgrid.geo.choices.GridKind",
+        "UnitKindEnum": "civicgrid.accounts.choices.UnitKind",
+        "CoverageKindEnum": "civicgrid.geo.choices.CoverageKind",
+        "ChangeKindEnum": "civicgrid.core.models.ChangeKind",
+    },
+}
+
+# --- background work ------------------------------------------------------------------------
+TASKS = {
+    "default": {
+        "BACKEND": (
+            "django_tasks.backends.immediate.ImmediateBackend"
+            if env("CIVICGRID_TASKS", "database") == "immediate"
+            else "django_tasks_db.DatabaseBackend"
+        ),
+        "QUEUES": ["default"],
+    }
+}
+
+# --- maps -----------------------------------------------------------------------------------
+# Intranet deployments have no basemap: the map draws vector layers alone unless a tile URL is
+# configured. TILE_CRS says which datum the tiles use (gcj02 for AMap/Tencent tiles).
+MAP_TILE_URL = env("CIVICGRID_TILE_URL")
+MAP_TILE_ATTRIBUTION = env("CIVICGRID_TILE_ATTRIBUTION")
+MAP_TILE_CRS = env("CIVICGRID_TILE_CRS", "wgs84")
+if MAP_TILE_CRS not in {"wgs84", "gcj02"}:
+    raise ImproperlyConfigured("CIVICGRID_TILE_CRS must be 'wgs84' or 'gcj02'.")
+# Seconds between checks of the boundary version stamp by the in-process point→grid index.
+LOCATE_INDEX_CHECK_SECONDS = float(env("CIVICGRID_LOCATE_CHECK_SECONDS", "2"))
+
+# Grid sizing norm (DOMAIN.md §2); dedicated grids are exempt from the household norm.
+GRID_SIZING = {
+    "urban": {"min_households": 300, "max_households": 500, "max_residents": 2500},
+    "rural": {"min_households": 200, "max_households": 400, "max_residents": 2500},
+}
+# Gaps and overlaps smaller than this (square metres) are rounding noise, not coverage faults.
+COVERAGE_TOLERANCE_M2 = float(env("CIVICGRID_COVERAGE_TOLERANCE_M2", "1"))
+
+# --- security -------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("CIVICGRID_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = int(env("CIVICGRID_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("CIVICGRID_HSTS_PRELOAD", True)
+    if env_bool("CIVICGRID_BEHIND_PROXY"):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # A reverse proxy terminates TLS; SSL redirect is checked by check --deploy but may be off.
+    SILENCED_SYSTEM_CHECKS = [] if SECURE_SSL_REDIRECT else ["security.W008"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "civicgrid.core.context.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": env("CIVICGRID_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+SITE_NAME = _("civicgrid")

@@ -1,0 +1,44 @@
+"""Filters shared by every scoped list: `under` (a division code: its whole subtree)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import ValidationError
+
+from civicgrid.core.paths import subtree_q
+
+
+def division_path_for_code(code: str) -> str:
+    from civicgrid.geo.models import Division  # noqa: PLC0415
+
+    path = (
+        Division.objects.filter(code=code.strip(), is_active=True)
+        .values_list("path", flat=True)
+        .first()
+    )
+    if path is None:
+        raise ValidationError({"under": [_("No division has the code %(code)s.") % {"code": code}]})
+    return path
+
+
+class UnderFilter(django_filters.CharFilter):
+    """Rows in the subtree of the division with this code, on the model's path column."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label", _("under division (code)"))
+        kwargs.setdefault("help_text", _("A division code: everything in its subtree."))
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs: QuerySet, value: Any) -> QuerySet:
+        if not value:
+            return qs
+        path = division_path_for_code(str(value))
+        return qs.filter(subtree_q(qs.model.scope_path_field, path))
+
+
+class ScopedFilterSet(django_filters.FilterSet):
+    under = UnderFilter()

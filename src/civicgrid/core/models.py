@@ -1,0 +1,184 @@
+"""Audit rows (append-only), cross-process version stamps and background import jobs."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .scoping import Scoped, ScopedQuerySet
+
+
+class AppendOnlyError(RuntimeError):
+    pass
+
+
+class AppendOnlyQuerySet(ScopedQuerySet):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError("audit rows are append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("audit rows are append-only")
+
+
+class AppendOnly(Scoped):
+    """Rows that are written once and never changed or removed through the application."""
+
+    scope_data_class = "audit"
+    objects = models.Manager.from_queryset(AppendOnlyQuerySet)()  # type: ignore[misc]
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("audit rows are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("audit rows are append-only")
+
+
+class ChangeKind(models.TextChoices):
+    CREATE = "create", _("created")
+    UPDATE = "update", _("updated")
+    DELETE = "delete", _("deleted")
+
+
+class ObjectChange(AppendOnly):
+    """One write made through an action: who, when, in which request, before and after."""
+
+    time = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_name = models.CharField(_("actor name"), max_length=150, blank=True)
+    request_id = models.CharField(_("request id"), max_length=64, blank=True, db_index=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=ChangeKind.choices)
+    action = models.CharField(_("action"), max_length=64, blank=True)
+    content_type = models.ForeignKey(
+        ContentType, verbose_name=_("object type"), on_delete=models.PROTECT, related_name="+"
+    )
+    object_id = models.CharField(_("object id"), max_length=64)
+    object_repr = models.CharField(_("object"), max_length=200)
+    division_path = models.CharField(_("division path"), max_length=15, blank=True)
+    before = models.JSONField(_("before"), null=True, blank=True)
+    after = models.JSONField(_("after"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("object change")
+        verbose_name_plural = _("object changes")
+        ordering: ClassVar = ["-time", "-id"]
+        indexes: ClassVar = [
+            models.Index(fields=["content_type", "object_id"]),
+            models.Index(fields=["division_path", "time"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.object_repr}"
+
+
+class AccessLog(AppendOnly):
+    """A read of sensitive personal data, with the reason the reader gave."""
+
+    time = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_name = models.CharField(_("actor name"), max_length=150, blank=True)
+    request_id = models.CharField(_("request id"), max_length=64, blank=True, db_index=True)
+    action = models.CharField(_("action"), max_length=64)
+    content_type = models.ForeignKey(
+        ContentType, verbose_name=_("object type"), on_delete=models.PROTECT, related_name="+"
+    )
+    object_id = models.CharField(_("object id"), max_length=64)
+    object_repr = models.CharField(_("object"), max_length=200)
+    division_path = models.CharField(_("division path"), max_length=15, blank=True)
+    fields = models.JSONField(_("fields"), default=list, blank=True)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("access log entry")
+        verbose_name_plural = _("access log")
+        ordering: ClassVar = ["-time", "-id"]
+        indexes: ClassVar = [
+            models.Index(fields=["content_type", "object_id"]),
+            models.Index(fields=["division_path", "time"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_repr}"
+
+
+class VersionStamp(models.Model):
+    """A counter in the database that tells every process when in-memory state is stale."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    version = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("version stamp")
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.version}"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", _("queued")
+    RUNNING = "running", _("running")
+    SUCCEEDED = "succeeded", _("succeeded")
+    CHECKED = "checked", _("checked (dry run, nothing written)")
+    REJECTED = "rejected", _("rejected (bad rows, nothing written)")
+    FAILED = "failed", _("failed")
+
+
+class ImportJob(Scoped):
+    """An uploaded file imported in the background; pages and the API poll its progress."""
+
+    scope_data_class = "import"
+
+    kind = models.CharField(_("kind"), max_length=32)
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
+    original_name = models.CharField(_("file name"), max_length=255)
+    options = models.JSONField(_("options"), default=dict, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED
+    )
+    progress = models.PositiveIntegerField(_("progress"), default=0)
+    total = models.PositiveIntegerField(_("total"), default=0)
+    report = models.JSONField(_("report"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    division_path = models.CharField(_("division path"), max_length=15, db_index=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import job")
+        verbose_name_plural = _("import jobs")
+        ordering: ClassVar = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.original_name}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in {JobStatus.QUEUED, JobStatus.RUNNING}

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django_tasks import task
+
+from .jobs import run_job
+
+
+@task()
+def run_import(job_id: int) -> str:
+    """Run a queued import job."""
+    return run_job(job_id).status

@@ -1,0 +1,160 @@
+"""Write a planned city through the import actions, then add units and one login per role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from civicgrid.accounts import actions as accounts
+from civicgrid.accounts.choices import UnitKind
+from civicgrid.accounts.models import DepartmentType, Unit, User
+from civicgrid.accounts.roles import Role
+from civicgrid.core.importing import ImportReport, ProgressFn
+from civicgrid.geo import actions as geo
+from civicgrid.geo import coverage
+from civicgrid.geo.choices import Level
+from civicgrid.geo.models import Division
+
+from .city import CityPlan
+
+DEMO_PASSWORD = "civicgrid-demo"
+# Departments every county and the city have in the demo (codes of DepartmentType).
+DEPARTMENTS = {
+    "political_legal": "政法委",
+    "urban_management": "城市管理局",
+    "health": "卫生健康委员会",
+    "public_security": "公安局",
+    "civil_affairs": "民政局",
+    "emergency": "应急管理局",
+    "market_supervision": "市场监督管理局",
+    "housing": "住房和城乡建设局",
+}
+
+
+@dataclass
+class Login:
+    username: str
+    role: str
+    where: str
+
+
+@dataclass
+class LoadResult:
+    divisions: ImportReport
+    boundaries: ImportReport
+    units: int = 0
+    users: int = 0
+    coverage_issues: int = 0
+    logins: list[Login] = field(default_factory=list)
+
+
+class DemoLoadError(RuntimeError):
+    pass
+
+
+def load_city(plan: CityPlan, *, progress: ProgressFn | None = None) -> LoadResult:
+    divisions = geo.do_import_divisions(plan.divisions_csv(), actor=None, progress=progress)
+    if not divisions.written:
+        raise DemoLoadError(f"division import refused: {divisions.fatal or divisions.errors[:3]}")
+    boundaries = geo.do_import_boundaries(
+        [("demo-city.geojson", plan.boundaries_geojson())], actor=None, progress=progress
+    )
+    if not boundaries.written:
+        raise DemoLoadError(f"boundary import refused: {boundaries.errors[:3]}")
+    result = LoadResult(divisions, boundaries)
+    with transaction.atomic():
+        result.units = _units()
+        result.logins, result.users = _accounts()
+    communities = list(
+        Division.objects.filter(level=Level.COMMUNITY, is_active=True).values_list("id", flat=True)
+    )
+    result.coverage_issues = coverage.refresh(communities)
+    return result
+
+
+def _units() -> int:
+    types = {t.code: t for t in DepartmentType.objects.all()}
+    count = 0
+    city = Division.objects.get(level=Level.CITY, code="371600")
+    for division in Division.objects.filter(level__in=[Level.CITY, Level.COUNTY, Level.TOWNSHIP,
+                                                       Level.COMMUNITY]):  # fmt: skip
+        if division.level == Level.COMMUNITY:
+            name = f"{division.name}网格化服务管理工作站"
+        else:
+            name = f"{division.name}网格化服务管理中心"
+        accounts.do_create_unit(actor=None, division=division, name=name, kind=UnitKind.CENTRE)
+        count += 1
+        if division.level in {Level.CITY, Level.COUNTY}:
+            prefix = "市" if division.level == Level.CITY else division.name
+            for code, suffix in DEPARTMENTS.items():
+                accounts.do_create_unit(actor=None, division=division, name=f"{prefix}{suffix}",
+                                        kind=UnitKind.DEPARTMENT, department_type=types[code])  # fmt: skip
+                count += 1
+    accounts.do_create_unit(actor=None, division=city, name="滨州市心理咨询师协会",
+                            kind=UnitKind.SOCIAL_ORG)  # fmt: skip
+    return count + 1
+
+
+def _accounts() -> tuple[list[Login], int]:
+    city = Division.objects.get(code="371600")
+    county = Division.objects.filter(level=Level.COUNTY).order_by("code").first()
+    township = Division.objects.filter(parent=county, level=Level.TOWNSHIP).order_by("code").first()
+    community = (
+        Division.objects.filter(parent=township, level=Level.COMMUNITY, children__isnull=False)
+        .order_by("code")
+        .first()
+    )
+    assert county and township and community
+    grids = list(Division.objects.filter(level=Level.GRID, is_active=True).order_by("code"))
+    first_grid = next(g for g in grids if g.parent_id == community.pk)
+    urban_bureau = Unit.objects.get(division=city, department_type__code="urban_management")
+    specs: list[tuple[str, str, str, Division, Unit | None]] = [
+        ("sysadmin", "系统管理员", Role.SYSTEM_ADMIN, city, None),
+        ("secadmin", "安全管理员", Role.SECURITY_ADMIN, city, None),
+        ("auditor", "审计管理员", Role.AUDIT_ADMIN, city, None),
+        ("leader", "市领导", Role.LEADER, city, None),
+        ("city", "市中心受理员", Role.CENTRE_STAFF, city, None),
+        ("county", "区中心派遣员", Role.CENTRE_STAFF, county, None),
+        ("township", "街道中心工作人员", Role.CENTRE_STAFF, township, None),
+        ("community", "社区工作站人员", Role.CENTRE_STAFF, community, None),
+        ("handler", "城管局处置人员", Role.DEPARTMENT_HANDLER, city, urban_bureau),
+        ("gridleader", "网格长", Role.GRID_LEADER, community, None),
+    ]
+    logins: list[Login] = []
+    for username, full_name, role, division, unit in specs:
+        user = accounts.do_create_user(actor=None, username=username, password=DEMO_PASSWORD,
+                                       division=division, full_name=full_name)  # fmt: skip
+        accounts.do_grant_role(user, actor=None, role=role, division=division, unit=unit)
+        logins.append(Login(username, _label(role, division), division.name))
+    # Every grid gets its grid worker; the first one is the demo login "gridworker".
+    rows: list[dict[str, Any]] = [
+        {
+            "username": "gridworker" if grid.pk == first_grid.pk else f"gw{grid.code}",
+            "full_name": f"{grid.name}网格员",
+            "division": grid,
+            "role": Role.GRID_WORKER,
+        }
+        for grid in grids
+    ]
+    accounts.do_bulk_create_users(rows, actor=None, password=DEMO_PASSWORD)
+    logins.append(Login("gridworker", _label(Role.GRID_WORKER, first_grid), first_grid.name))
+    return logins, len(specs) + len(rows)
+
+
+def _label(role: str, division: Division) -> str:
+    from civicgrid.accounts.roles import role_label  # noqa: PLC0415
+
+    return role_label(role, division.level)
+
+
+def existing_logins() -> list[Login]:
+    names = ["sysadmin", "secadmin", "auditor", "leader", "city", "county", "township",
+             "community", "handler", "gridleader", "gridworker"]  # fmt: skip
+    logins = []
+    for user in User.objects.filter(username__in=names).prefetch_related("assignments__division"):
+        for assignment in user.assignments.all():
+            logins.append(Login(user.username, assignment.label, assignment.division.name))
+    order = {n: i for i, n in enumerate(names)}
+    return sorted(logins, key=lambda login: order.get(login.username, 99))

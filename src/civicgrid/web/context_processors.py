@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    from .navigation import menu_for  # noqa: PLC0415
+
+    return {"nav_items": menu_for(request)}

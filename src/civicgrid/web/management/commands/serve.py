@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve civicgrid with the production server (gunicorn + whitenoise) and run the task "
+        "worker beside it; Ctrl-C stops both."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 3)),
+                            help="gunicorn worker processes (default 3, or $WEB_CONCURRENCY)")  # fmt: skip
+        parser.add_argument("--threads", type=int, default=4, help="threads per web worker")
+        parser.add_argument("--no-worker", action="store_true",
+                            help="serve pages only; run `civicgrid worker` elsewhere")  # fmt: skip
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not (settings.STATIC_ROOT / "staticfiles.json").exists() and not settings.DEBUG:
+            raise CommandError("Static files are not collected: run `civicgrid collectstatic`.")
+        env = dict(os.environ)
+        bin_dir = os.path.dirname(sys.executable)
+        web = [
+            os.path.join(bin_dir, "gunicorn"),
+            "civicgrid.config.wsgi:application",
+            "--bind", f"{options['host']}:{options['port']}",
+            "--workers", str(options["workers"]),
+            "--threads", str(options["threads"]),
+            "--worker-class", "gthread",
+            "--access-logfile", "-",
+            "--graceful-timeout", "10",
+            "--timeout", "120",
+        ]  # fmt: skip
+        processes = [subprocess.Popen(web, env=env)]
+        if not options["no_worker"]:
+            worker = [sys.executable, "-m", "civicgrid.cli", "worker"]
+            processes.append(subprocess.Popen(worker, env=env))
+        self.stdout.write(
+            f"civicgrid is serving http://{options['host']}:{options['port']}/ "
+            f"({'with' if not options['no_worker'] else 'without'} the task worker); "
+            "Ctrl-C stops it."
+        )
+        stopping = False
+
+        def stop(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping:
+                for process in processes:
+                    if process.poll() is not None:
+                        stopping = True
+                        self.stderr.write(f"{process.args[0]} exited with {process.returncode}")
+                time.sleep(0.3)
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in processes:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()

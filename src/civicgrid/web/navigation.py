@@ -1,0 +1,2 @@
+def menu_for(request):  # type: ignore[no-untyped-def]
+    return []
