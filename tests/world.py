@@ -19,6 +19,7 @@ from typing import Any
 
 from civicgrid.accounts import actions as accounts
 from civicgrid.accounts.choices import UnitKind
+from civicgrid.accounts.defaults import ensure_department_types
 from civicgrid.accounts.models import DepartmentType, Unit, User
 from civicgrid.accounts.roles import Role
 from civicgrid.geo import actions as geo
@@ -104,6 +105,7 @@ def build_world(*, with_boundaries: bool = True) -> World:
             actor=None,
         )  # fmt: skip
         assert report.written, report
+    ensure_department_types(DepartmentType)  # transactional tests flush migration data
     urban = DepartmentType.objects.get(code="urban_management")
     for key in ("C", "A", "B", "A1", "A2", "B1", "A1a", "A1b", "A2a", "B1a"):
         world.units[f"centre-{key}"] = accounts.do_create_unit(

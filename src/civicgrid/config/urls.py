@@ -1,14 +1,15 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from django.views.i18n import JavaScriptCatalog
 
 urlpatterns = [
     path("api/v1/", include("civicgrid.config.api_urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("", include("civicgrid.web.urls")),
+    path("", include("civicgrid.geo.urls")),
+    path("", include("civicgrid.accounts.urls")),
+    path("", include("civicgrid.core.urls")),
 ]
 
 if settings.DEBUG:

@@ -51,7 +51,8 @@ class ImportReport:
 
     @property
     def valid_rows(self) -> int:
-        return self.total - len({(e.file, e.line) for e in self.errors})
+        # Line 0 marks a whole file that could not be read: its features were never counted.
+        return self.total - len({(e.file, e.line) for e in self.errors if e.line > 0})
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -67,6 +68,18 @@ class ImportReport:
 
 def decode_text(raw: bytes) -> str:
     """UTF-8 (with or without BOM) or GB18030, the encodings Chinese tables arrive in."""
+    # GB18030 maps nearly every byte sequence to some character, so binary files (a
+    # spreadsheet saved as .xlsx, an image) would "decode"; a NUL byte never occurs in text.
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ValidationError(
+            _("The file is UTF-16 text: save it as UTF-8 (“CSV UTF-8”) or GB18030."),
+            code="encoding",
+        )
+    if b"\x00" in raw[:65536]:
+        raise ValidationError(
+            _("The file is binary, not text: save it as CSV or GeoJSON (UTF-8 or GB18030)."),
+            code="encoding",
+        )
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return raw.decode(encoding)
@@ -103,6 +116,8 @@ class TerminalProgress:
             return
         self.last = now
         percent = 100 * done // total if total else 100
+        # Carriage returns redraw one line on a terminal; in a log they would only garble it.
+        start = "\r" if self.tty else ""
         end = "\n" if final or not self.tty else ""
-        self.stream.write(f"\r{self.label}: {done}/{total} ({percent}%)" + end)
+        self.stream.write(f"{start}{self.label}: {done}/{total} ({percent}%)" + end)
         self.stream.flush()

@@ -100,6 +100,29 @@ def do_create_import_job(
     return job
 
 
+def do_repeat_import_job(job: ImportJob, *, actor: Any, options: dict[str, Any]) -> ImportJob:
+    """Run an already uploaded file again with other options (typically: for real, after a
+    dry run), without uploading it a second time."""
+    importer = _IMPORTERS.get(job.kind)
+    if importer is None:
+        raise ValidationError({"kind": _("Unknown kind of import.")})
+    paths = actor.scope_paths(importer.data_class, "change") if actor is not None else None
+    if paths is not None and not any(job.division_path.startswith(p) for p in paths):
+        raise PermissionDenied(_("You may not import data."))
+    with transaction.atomic():
+        again = ImportJob.objects.create(
+            kind=job.kind,
+            file=job.file.name,
+            original_name=job.original_name,
+            options={**job.options, **options},
+            created_by=actor,
+            division_path=job.division_path,
+        )
+        record_change(again, ChangeKind.CREATE, actor=actor, action="queue_import")
+        transaction.on_commit(lambda: _enqueue(again.pk))
+    return again
+
+
 def _enqueue(job_id: int) -> None:
     from .tasks import run_import  # noqa: PLC0415
 

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from civicgrid.accounts import actions as accounts
 from civicgrid.accounts.choices import UnitKind
+from civicgrid.accounts.defaults import ensure_department_types
 from civicgrid.accounts.models import DepartmentType, Unit, User
 from civicgrid.accounts.roles import Role
 from civicgrid.core.importing import ImportReport, ProgressFn
@@ -75,6 +76,7 @@ def load_city(plan: CityPlan, *, progress: ProgressFn | None = None) -> LoadResu
 
 
 def _units() -> int:
+    ensure_department_types(DepartmentType)  # present after migrate; a flushed test DB lacks them
     types = {t.code: t for t in DepartmentType.objects.all()}
     count = 0
     city = Division.objects.get(level=Level.CITY, code="371600")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import CharField, Value
+from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -20,15 +23,21 @@ from civicgrid.core.audit import (
 )
 from civicgrid.core.importing import ImportReport, ProgressFn
 from civicgrid.core.models import ChangeKind
+from civicgrid.core.paths import subtree_q
 from civicgrid.core.scoping import Action, Scoped, can
 
 from . import codes, geometry
 from .choices import GridKind, Level, Setting
-from .importers import GRID_FIELDS, BoundaryRecord, DivisionRecord, validate_boundaries, validate_divisions
+from .importers import (
+    GRID_FIELDS,
+    BoundaryRecord,
+    DivisionRecord,
+    validate_boundaries,
+    validate_divisions,
+)
 from .locate import STAMP
 from .models import Division, DivisionCodeChange, Grid
 from .validation import clean_grid_values
-
 
 
 def _require(actor: Any, obj: Any, action: str = Action.CHANGE) -> None:
@@ -67,15 +76,32 @@ def do_import_divisions(
 ) -> ImportReport:
     records, report = validate_divisions(raw)
     report.dry_run = dry_run
-    if report.fatal or (report.errors and not skip_invalid) or dry_run:
+    if report.fatal or (report.errors and not skip_invalid and not dry_run):
         return report
     _require_any_root(actor, [r.path for r in records] + [
         codes.path_of(r.previous_code, r.level) for r in records if r.previous_code
     ])  # fmt: skip
-    with transaction.atomic():
+    with _rolled_back_if(dry_run):
         _apply_divisions(records, report, actor=actor, progress=progress)
-    report.written = True
+    report.written = not dry_run
     return report
+
+
+class _DryRun(Exception):
+    pass
+
+
+@contextmanager
+def _rolled_back_if(dry_run: bool) -> Iterator[None]:
+    """One transaction; a dry run goes all the way through it (so that its counts are the
+    real ones and every check runs) and is then rolled back, with its on-commit work."""
+    try:
+        with transaction.atomic():
+            yield
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
 
 
 def _apply_divisions(
@@ -85,10 +111,19 @@ def _apply_divisions(
     actor: Any,
     progress: ProgressFn | None,
 ) -> None:
+    # Renumber top-down, by key: renumbering a county has already moved a renumbered
+    # community below it when the community's turn comes.
+    renumbered = {
+        d.code: d.pk
+        for d in Division.objects.filter(
+            code__in=[r.previous_code for r in records if r.previous_code], is_active=True
+        )
+    }
     for record in records:
         if record.previous_code:
-            old = Division.objects.select_for_update().get(code=record.previous_code, is_active=True)
-            do_renumber_division(old, record.code, actor=actor, note=_("import"))
+            old = Division.objects.select_for_update().get(pk=renumbered[record.previous_code])
+            if old.code != record.code:
+                do_renumber_division(old, record.code, actor=actor, note=_("import"))
     existing = {d.code: d for d in Division.objects.filter(is_active=True)}
     grids = {g.division_id: g for g in Grid.objects.filter(division__is_active=True)}
     done = 0
@@ -251,14 +286,14 @@ def do_update_division(division: Division, *, actor: Any, name: str) -> Division
 
 def placed_models() -> list[type[Scoped]]:
     """Concrete models that copy a division path into a `division_path` column."""
-    from django.apps import apps  # noqa: PLC0415
+    from django.apps import apps
 
     return [
         model
         for model in apps.get_models()
         if getattr(model, "scope_path_field", None) == "division_path"
         and any(f.name == "division_path" for f in model._meta.concrete_fields)
-        and not getattr(model, "scope_data_class", "") == "audit"
+        and getattr(model, "scope_data_class", "") != "audit"
     ]
 
 
@@ -271,34 +306,64 @@ def do_renumber_division(
     path is moved with it. Audit rows keep the path they were written with.
     """
     _require(actor, division)
-    new_code = codes.normalize(new_code, division.level)
-    if Division.objects.filter(code=new_code, is_active=True).exists():
-        raise ValidationError({"code": _("Code %(code)s is already in use.") % {"code": new_code}})
-    parent = division.parent
-    codes.check_parent(
-        new_code, division.level, parent.code if parent else None, parent.level if parent else None
-    )
-    old_path = division.path
-    new_path = codes.path_of(new_code, division.level)
     with transaction.atomic():
-        subtree = list(Division.objects.filter(path__startswith=old_path).select_for_update())
+        division = Division.objects.select_for_update().select_related("parent").get(pk=division.pk)
+        if not division.is_active:
+            raise ValidationError({"code": _("This division is no longer active.")})
+        try:
+            new_code = codes.normalize(new_code, division.level)
+            parent = division.parent
+            codes.check_parent(new_code, division.level, parent.code if parent else None,
+                               parent.level if parent else None)  # fmt: skip
+        except ValidationError as exc:
+            raise ValidationError({"code": exc.messages}) from exc
+        if new_code == division.code:
+            raise ValidationError({"code": _("The division already has code %(code)s.")
+                                   % {"code": new_code}})  # fmt: skip
+        if Division.objects.filter(code=new_code, is_active=True).exists():
+            raise ValidationError(
+                {"code": _("Code %(code)s is already in use.") % {"code": new_code}}
+            )
+        old_path = division.path
+        new_path = codes.path_of(new_code, division.level)
+        # The subtree moves as a whole: no other division may already sit at a path under the
+        # new one (a county kept directly under the province, say), or two would share a code.
+        squatter = (
+            Division.objects.filter(subtree_q("path", new_path), is_active=True)
+            .order_by("path")
+            .first()
+        )
+        if squatter is not None:
+            raise ValidationError(
+                {"code": _("%(division)s already lies under %(code)s; choose another code.")
+                 % {"division": squatter, "code": new_code}}
+            )  # fmt: skip
+        subtree = list(
+            Division.objects.filter(subtree_q("path", old_path))
+            .select_for_update()
+            .order_by("path")
+        )
         for node in subtree:
             before = snapshot(node, ["code", "path"])
-            node.path = new_path + node.path[len(old_path):]
-            node.code = new_path + node.code[len(old_path):] if node.pk != division.pk else new_code
+            node.path = new_path + node.path[len(old_path) :]
+            node.code = (
+                new_path + node.code[len(old_path) :] if node.pk != division.pk else new_code
+            )
             node.save(update_fields=["code", "path", "updated_at"])
             record_change(node, ChangeKind.UPDATE, actor=actor, action="renumber",
                           before=before, after=snapshot(node, ["code", "path"]))  # fmt: skip
             DivisionCodeChange.objects.create(
                 division=node, old_code=before["code"], new_code=node.code, note=note
             )
+        # One UPDATE per table, whatever the number of rows (cases, residents…) below.
         for model in placed_models():
-            for row in model._default_manager.filter(division_path__startswith=old_path).only(
-                "pk", "division_path"
-            ):
-                model._default_manager.filter(pk=row.pk).update(
-                    division_path=new_path + row.division_path[len(old_path):]
+            model._base_manager.filter(subtree_q("division_path", old_path)).update(
+                division_path=Concat(
+                    Value(new_path),
+                    Substr("division_path", len(old_path) + 1),
+                    output_field=CharField(),
                 )
+            )
         versioning.bump(STAMP)
     division.refresh_from_db()
     return division
@@ -337,17 +402,22 @@ def do_import_boundaries(
 ) -> ImportReport:
     records, report = validate_boundaries(files, crs=crs)
     report.dry_run = dry_run
-    if report.fatal or (report.errors and not skip_invalid) or dry_run:
+    if report.fatal or (report.errors and not skip_invalid and not dry_run):
         return report
     by_id = Division.objects.in_bulk([r.division_id for r in records])
     _require_any_root(actor, [d.path for d in by_id.values()])
-    with transaction.atomic():
-        _apply_boundaries(records, by_id, report, actor=actor, progress=progress)
-        if report.created or report.updated:
+    with _rolled_back_if(dry_run):
+        changed = _apply_boundaries(records, by_id, report, actor=actor, progress=progress)
+        if changed:
             versioning.bump(STAMP)
-            parents = {d.parent_id for d in by_id.values() if d.level == Level.GRID and d.parent_id}
-            transaction.on_commit(lambda: _enqueue_coverage(parents))
-    report.written = True
+            # A community's coverage changes with its own boundary as well as its grids'.
+            communities = {
+                d.parent_id if d.level == Level.GRID else d.pk
+                for d in changed
+                if d.level == Level.COMMUNITY or (d.level == Level.GRID and d.parent_id)
+            }
+            transaction.on_commit(lambda: _enqueue_coverage(communities))
+    report.written = not dry_run
     return report
 
 
@@ -364,7 +434,7 @@ def _apply_boundaries(
     *,
     actor: Any,
     progress: ProgressFn | None,
-) -> None:
+) -> list[Division]:
     changed: list[Division] = []
     befores: list[dict[str, Any]] = []
     for done, record in enumerate(records, start=1):
@@ -379,7 +449,11 @@ def _apply_boundaries(
             else:
                 report.updated += 1
             for name in BOUNDARY_FIELDS:
-                setattr(division, name, measured.geometry if name == "boundary" else getattr(measured, name))
+                setattr(
+                    division,
+                    name,
+                    measured.geometry if name == "boundary" else getattr(measured, name),
+                )
             changed.append(division)
         if progress:
             progress(done, len(records))
@@ -398,11 +472,12 @@ def _apply_boundaries(
         actor=actor,
         action="import_boundary",
     )
+    return changed
 
 
-def _enqueue_coverage(parent_ids: set[int]) -> None:
-    from .tasks import check_coverage  # noqa: PLC0415
+def _enqueue_coverage(parent_ids: set[int | None]) -> None:
+    from .tasks import check_coverage
 
-    if parent_ids:
-        check_coverage.enqueue(sorted(parent_ids))
-
+    ids = sorted(i for i in parent_ids if i is not None)
+    if ids:
+        check_coverage.enqueue(ids)

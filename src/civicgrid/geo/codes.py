@@ -29,7 +29,10 @@ def parse_level(value: str) -> int:
     if text in LEVEL_ALIASES:
         return LEVEL_ALIASES[text]
     raise ValidationError(
-        _("Unknown level “%(value)s”: use 1–6 or province, city, county, township, community, grid.")
+        _(
+            "Unknown level “%(value)s”: use 1–6 or province, city, county, township, "
+            "community, grid."
+        )
         % {"value": value},
         code="level",
     )
@@ -60,6 +63,8 @@ def infer_level(code: str) -> int:
 def normalize(code: str, level: int) -> str:
     """Canonical form of `code` at `level`, or ValidationError naming what is wrong."""
     raw = (code or "").strip()
+    if not raw:
+        raise ValidationError(_("The code is empty."), code="code")
     if not raw.isdigit() or not raw.isascii():
         raise ValidationError(_("The code must contain digits only."), code="code")
     length = CODE_LENGTH[level]
@@ -84,7 +89,7 @@ def normalize(code: str, level: int) -> str:
         Level.COUNTY: raw[4:] != "00",
         Level.TOWNSHIP: raw[6:] != "000",
         Level.COMMUNITY: raw[9:] != "000" and raw[6:9] != "000",
-        Level.GRID: raw[12:] != "000" and raw[9:12] != "000",
+        Level.GRID: raw[12:] != "000" and raw[9:12] != "000" and raw[6:9] != "000",
     }[Level(level)]
     if not ok:
         raise ValidationError(
@@ -99,9 +104,16 @@ def path_of(code: str, level: int) -> str:
     return code[: PATH_LENGTH[level]]
 
 
-def check_parent(
-    code: str, level: int, parent_code: str | None, parent_level: int | None
-) -> None:
+# Digits of a canonical code that number the division within each level above it.
+SEGMENTS: dict[int, tuple[int, int]] = {
+    Level.CITY: (2, 4),
+    Level.COUNTY: (4, 6),
+    Level.TOWNSHIP: (6, 9),
+    Level.COMMUNITY: (9, 12),
+}
+
+
+def check_parent(code: str, level: int, parent_code: str | None, parent_level: int | None) -> None:
     """A child lies under its parent: lower level, and its path extends the parent's."""
     if parent_code is None or parent_level is None:
         if level != Level.PROVINCE:
@@ -114,15 +126,36 @@ def check_parent(
             code="parent_code",
         )
     if level == Level.GRID and parent_level != Level.COMMUNITY:
-        raise ValidationError(_("A grid's parent must be a community or village."), code="parent_code")
+        raise ValidationError(
+            _("A grid's parent must be a community or village."), code="parent_code"
+        )
     if not path_of(code, level).startswith(path_of(parent_code, parent_level)):
         raise ValidationError(
             _("Code %(code)s does not lie under parent %(parent)s.")
             % {"code": code, "parent": parent_code},
             code="parent_code",
         )
+    # A division that skips a level (a township straight under a city such as 东莞 441900003)
+    # carries zeros for the level it skips; otherwise its path would fall inside a sibling
+    # subtree (371602001 under 371600 would be inside 滨城区 371602 for every range query).
+    # Counties administered directly by a province (省直辖县, 429004 仙桃) are the exception:
+    # their city digits are not zeros.
+    for skipped in range(parent_level + 1, level):
+        if skipped == Level.CITY and level == Level.COUNTY:
+            continue
+        start, end = SEGMENTS[skipped]
+        if code[start:end].strip("0"):
+            skipped_code = code[:end].ljust(CODE_LENGTH[skipped], "0")
+            raise ValidationError(
+                _("Code %(code)s lies under the %(skipped)s %(skipped_code)s, not directly "
+                  "under %(parent)s: attach it to that %(skipped)s.")
+                % {"code": code, "skipped": Level(skipped).label, "skipped_code": skipped_code,
+                   "parent": parent_code},
+                code="parent_code",
+            )  # fmt: skip
 
 
 def is_rural_community(community_code: str) -> bool:
     """Village committees carry 200–399 in the last three digits (statistical convention)."""
-    return len(community_code) >= 12 and 200 <= int(community_code[9:12]) <= 399
+    serial = community_code[9:12]
+    return len(serial) == 3 and serial.isdigit() and 200 <= int(serial) <= 399

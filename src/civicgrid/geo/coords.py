@@ -9,6 +9,8 @@ datums coincide.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 _A = 6378245.0  # Krasovsky 1940 semi-major axis, as the GCJ-02 definition uses
 _EE = 0.00669342162296594323  # its first eccentricity squared
@@ -20,6 +22,7 @@ def outside_china(lng: float, lat: float) -> bool:
 
 def _delta(lng: float, lat: float) -> tuple[float, float]:
     x, y = lng - 105.0, lat - 35.0
+    # fmt: off
     d_lat = (
         -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
         + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
@@ -32,6 +35,7 @@ def _delta(lng: float, lat: float) -> tuple[float, float]:
         + (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
         + (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0
     )
+    # fmt: on
     rad_lat = lat / 180.0 * math.pi
     magic = 1 - _EE * math.sin(rad_lat) ** 2
     sqrt_magic = math.sqrt(magic)
@@ -60,10 +64,12 @@ def gcj02_to_wgs84(lng: float, lat: float) -> tuple[float, float]:
     return w_lng, w_lat
 
 
-def transform_geometry(geometry: dict, func) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def transform_geometry(
+    geometry: dict[str, Any], func: Callable[[float, float], tuple[float, float]]
+) -> dict[str, Any]:
     """Apply a (lng, lat) → (lng, lat) function to every position of a GeoJSON geometry."""
 
-    def walk(coords):  # type: ignore[no-untyped-def]
+    def walk(coords: Any) -> Any:
         if coords and isinstance(coords[0], int | float):
             return list(func(coords[0], coords[1]))
         return [walk(c) for c in coords]

@@ -72,7 +72,9 @@ def check_community(
                 continue
             area = area_m2(part)
             if area > tolerance:
-                findings.append(Finding(CoverageKind.GAP, round(area, 1), geometry=dict(mapping(part))))
+                findings.append(
+                    Finding(CoverageKind.GAP, round(area, 1), geometry=dict(mapping(part)))
+                )
     return findings
 
 
@@ -84,7 +86,7 @@ def refresh(parent_ids: Iterable[int], *, batch: int = 500) -> int:
     ids = sorted(set(parent_ids))
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
-        parents = list(Division.objects.filter(pk__in=chunk, level=Level.COMMUNITY))
+        parents = list(Division.objects.filter(pk__in=chunk, level=Level.COMMUNITY, is_active=True))
         grids: dict[int, list[tuple[int, dict[str, Any] | None]]] = {p.pk: [] for p in parents}
         rows = Division.objects.filter(parent_id__in=chunk, level=Level.GRID, is_active=True)
         for grid_id, parent_id, boundary in rows.values_list("id", "parent_id", "boundary"):
@@ -118,9 +120,10 @@ def refresh(parent_ids: Iterable[int], *, batch: int = 500) -> int:
 
 
 def communities_under(path: str) -> list[int]:
-    from civicgrid.core.paths import subtree_q  # noqa: PLC0415
+    from civicgrid.core.paths import subtree_q
 
     return list(
-        Division.objects.filter(subtree_q("path", path), level=Level.COMMUNITY, is_active=True)
-        .values_list("id", flat=True)
+        Division.objects.filter(
+            subtree_q("path", path), level=Level.COMMUNITY, is_active=True
+        ).values_list("id", flat=True)
     )

@@ -45,13 +45,24 @@ def _check_positions(coords: Any, depth: int) -> None:
             raise ValidationError(_("Coordinates must be finite numbers."))
         if not -180 <= lng <= 180:
             raise ValidationError(
-                _("Longitude %(value)s is out of range (coordinates are [longitude, latitude] "
-                  "in WGS-84 degrees).") % {"value": lng}
+                _(
+                    "Longitude %(value)s is out of range (coordinates are [longitude, latitude] "
+                    "in WGS-84 degrees)."
+                )
+                % {"value": lng}
             )
         if not -90 <= lat <= 90:
+            if -90 <= lng <= 90:
+                raise ValidationError(
+                    _("Latitude %(value)s is out of range: longitude and latitude look swapped "
+                      "(GeoJSON positions are [longitude, latitude]).") % {"value": lat}
+                )  # fmt: skip
             raise ValidationError(
-                _("Latitude %(value)s is out of range (coordinates are [longitude, latitude] "
-                  "in WGS-84 degrees).") % {"value": lat}
+                _(
+                    "Latitude %(value)s is out of range (coordinates are [longitude, latitude] "
+                    "in WGS-84 degrees)."
+                )
+                % {"value": lat}
             )
         return
     if not isinstance(coords, list | tuple) or not coords:
@@ -92,12 +103,14 @@ def parse_geometry(raw: Any) -> BaseGeometry:
         geom = shape(raw)
     except (ValueError, TypeError, shapely.errors.ShapelyError) as exc:
         raise ValidationError(_("The geometry cannot be read: %(error)s") % {"error": exc}) from exc
-    if geom.is_empty or geom.area == 0:
-        raise ValidationError(_("The polygon has no area."))
-    if not geom.is_valid:
+    # Validity first: a self-intersecting bowtie has zero signed area, and "no area" would hide
+    # the real fault.
+    if not geom.is_empty and not geom.is_valid:
         raise ValidationError(
             _("The polygon is invalid: %(reason)s") % {"reason": shapely.is_valid_reason(geom)}
         )
+    if geom.is_empty or geom.area == 0:
+        raise ValidationError(_("The polygon has no area."))
     return geom
 
 
@@ -109,7 +122,7 @@ def area_m2(geom: BaseGeometry) -> float:
 def measure(geom: BaseGeometry) -> Measured:
     rounded = _round_mapping(geom)
     if not shape(rounded).is_valid:  # rounding folded a sliver: keep full precision
-        rounded = mapping(geom)
+        rounded = _round_mapping(geom, None)
     min_lng, min_lat, max_lng, max_lat = geom.bounds
     centroid = geom.centroid
     return Measured(
@@ -124,10 +137,15 @@ def measure(geom: BaseGeometry) -> Measured:
     )
 
 
-def _round_mapping(geom: BaseGeometry) -> dict[str, Any]:
+def _round_mapping(geom: BaseGeometry, precision: int | None = PRECISION) -> dict[str, Any]:
+    """GeoJSON of `geom` in lists (as it reads back from a JSON column, so that a stored
+    boundary compares equal to a freshly measured one), rounded unless precision is None."""
+
     def walk(coords: Any) -> Any:
         if coords and isinstance(coords[0], int | float):
-            return [round(coords[0], PRECISION), round(coords[1], PRECISION)]
+            if precision is None:
+                return [float(coords[0]), float(coords[1])]
+            return [round(coords[0], precision), round(coords[1], precision)]
         return [walk(c) for c in coords]
 
     data = mapping(geom)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
@@ -41,7 +42,6 @@ SETTING_ALIASES = {"urban": "urban", "城镇": "urban", "城市": "urban",
                    "rural": "rural", "农村": "rural", "乡村": "rural"}  # fmt: skip
 DEDICATED_ALIASES = {"学校": "school", "医院": "hospital", "园区": "enterprise", "公园": "park",
                      "企业": "enterprise", "其他": "other"}  # fmt: skip
-
 
 
 @dataclass
@@ -123,19 +123,31 @@ def read_division_rows(raw: bytes) -> tuple[list[tuple[int, dict[str, str]]], st
     except csv.Error as exc:
         return [], _("The file is not valid CSV: %(error)s") % {"error": exc}
     columns = [HEADER_ALIASES.get(h.strip().lower(), h.strip().lower()) for h in header]
+    # Spreadsheets pad the header with empty cells; only named columns count.
+    while columns and not columns[-1]:
+        columns.pop()
     missing = [c for c in ("code", "name") if c not in columns]
     if missing:
         return [], _("Missing column(s): %(columns)s. Expected: code,name,parent_code,level.") % {
             "columns": ", ".join(missing)
         }
+    twice = sorted({c for c in columns if c and columns.count(c) > 1})
+    if twice:
+        return [], _("Column(s) %(columns)s appear more than once in the header.") % {
+            "columns": ", ".join(twice)
+        }
     rows: list[tuple[int, dict[str, str]]] = []
     try:
-        for values in reader:
-            line = reader.line_num
+        while True:
+            # A quoted value may span lines: a row is numbered by the line it starts on.
+            line = reader.line_num + 1
+            values = next(reader, None)
+            if values is None:
+                break
             if not any(v.strip() for v in values):
                 continue
             row = {col: (values[i] if i < len(values) else "") for i, col in enumerate(columns)}
-            if len(values) > len(columns):
+            if any(v.strip() for v in values[len(columns) :]):
                 row["__extra__"] = "1"
             rows.append((line, row))
     except csv.Error as exc:
@@ -143,7 +155,18 @@ def read_division_rows(raw: bytes) -> tuple[list[tuple[int, dict[str, str]]], st
             "line": reader.line_num,
             "error": exc,
         }
+    if not rows:
+        return [], _("The file has a header but no rows.")
     return rows, ""
+
+
+def _guess_code(raw_code: str) -> tuple[str, int] | None:
+    """(canonical code, level) as the code's own shape implies, if it has a valid one."""
+    try:
+        level = codes.infer_level(raw_code)
+        return codes.normalize(raw_code, level), level
+    except ValidationError:
+        return None
 
 
 def validate_divisions(raw: bytes) -> tuple[list[DivisionRecord], ImportReport]:
@@ -155,76 +178,56 @@ def validate_divisions(raw: bytes) -> tuple[list[DivisionRecord], ImportReport]:
     def fail(line: int, field_name: str, message: str) -> None:
         report.errors.append(RowError(line=line, field=field_name, message=message))
 
-    # Pass 1: each row on its own.
-    records: list[DivisionRecord] = []
-    first_line: dict[str, int] = {}
-    for line, row in rows:
-        if row.get("__extra__"):
-            fail(line, "", _("The row has more values than the header has columns."))
-            continue
-        try:
-            level_text = row.get("level", "").strip()
-            level = codes.parse_level(level_text) if level_text else codes.infer_level(row["code"])
-        except ValidationError as exc:
-            fail(line, "level", exc.messages[0])
-            continue
-        try:
-            code = codes.normalize(row["code"], level)
-        except ValidationError as exc:
-            fail(line, "code", exc.messages[0])
-            continue
-        name = row.get("name", "").strip()
-        if not name:
-            fail(line, "name", _("The name is empty."))
-            continue
-        if len(name) > 100:
-            fail(line, "name", _("The name is longer than 100 characters."))
-            continue
-        if code in first_line:
-            fail(line, "code", _("Code %(code)s appears again (first on line %(line)d).")
-                 % {"code": code, "line": first_line[code]})  # fmt: skip
-            continue
-        first_line[code] = line
-        grid: dict[str, Any] = {}
-        if level == Level.GRID:
-            try:
-                grid = _grid_attributes(row, code)
-            except ValidationError as exc:
-                for field_name, message in messages_of(exc):
-                    fail(line, field_name, message)
-                continue
-        elif any(row.get(c, "").strip() for c in ("kind", "households", "residents")):
-            fail(line, "kind", _("Grid attributes are only allowed on grid rows."))
-            continue
-        parent_raw = row.get("parent_code", "").strip()
-        previous = row.get("previous_code", "").strip() or None
-        if previous:
-            try:
-                previous = codes.normalize(previous, level)
-            except ValidationError as exc:
-                fail(line, "previous_code", exc.messages[0])
-                continue
-        records.append(DivisionRecord(line, code, level, name, parent_raw or None, previous, grid))
-
-    # Pass 2: parents, against the file and the database, top level first.
-    records.sort(key=lambda r: (r.level, r.line))
-    in_file = {r.code: r for r in records}
     existing = {
         d.code: d
         for d in Division.objects.filter(is_active=True).only("id", "code", "level", "path")
     }
-    by_path = {d.path: d for d in existing.values()}
-    by_path.update({r.path: r for r in records})  # type: ignore[misc]
-    stored_grids = {
-        code: values
-        for code, *values in Grid.objects.filter(
-            division__is_active=True, division__code__in=[r.code for r in records if r.grid]
-        ).values_list("division__code", *GRID_FIELDS)
-    }
+    # Rows that fail, by every form of their code, so that their children are told the real
+    # reason ("the parent row is invalid") instead of "unknown parent" — or, worse, silently
+    # attached to a grandparent found by path.
+    bad_rows: dict[str, int] = {}
+
+    def remember_bad(line: int, raw_code: str) -> None:
+        raw_code = raw_code.strip()
+        if raw_code:
+            bad_rows.setdefault(raw_code, line)
+        guess = _guess_code(raw_code)
+        if guess is not None:
+            bad_rows.setdefault(guess[0], line)
+            bad_rows.setdefault("path:" + codes.path_of(*guess), line)
+
+    # Pass 1: each row on its own.
+    records: list[DivisionRecord] = []
+    first_line: dict[str, int] = {}
+    for line, row in rows:
+        raw_code = row.get("code", "")
+        errors_before = len(report.errors)
+        record = _read_record(line, row, existing, first_line, fail)
+        if record is None:
+            if len(report.errors) > errors_before:
+                remember_bad(line, raw_code)
+            continue
+        first_line[record.code] = line
+        records.append(record)
+
+    # Pass 2: parents, against the file and the database, top level first.
+    records.sort(key=lambda r: (r.level, r.line))
+    in_file = {r.code: r for r in records}
+    by_path: dict[str, Any] = {d.path: d for d in existing.values()}
+    by_path.update({r.path: r for r in records})
+    with_grid = [r.code for r in records if r.grid]
+    stored_grids: dict[str, list[Any]] = {}
+    for start in range(0, len(with_grid), 900):  # SQLite caps the parameters of one query
+        stored_grids.update(
+            (code, values)
+            for code, *values in Grid.objects.filter(
+                division__is_active=True, division__code__in=with_grid[start : start + 900]
+            ).values_list("division__code", *GRID_FIELDS)
+        )
     accepted: list[DivisionRecord] = []
     accepted_codes: set[str] = set()
     for record in records:
-        problem = _check_record(record, in_file, existing, by_path, accepted_codes)
+        problem = _check_record(record, in_file, existing, by_path, accepted_codes, bad_rows)
         if problem is None and record.level == Level.GRID:
             problem = _check_grid(record, stored_grids.get(record.code))
         if problem:
@@ -234,6 +237,72 @@ def validate_divisions(raw: bytes) -> tuple[list[DivisionRecord], ImportReport]:
         accepted_codes.add(record.code)
     report.errors.sort(key=lambda e: e.line)
     return accepted, report
+
+
+def _read_record(
+    line: int,
+    row: dict[str, str],
+    existing: dict[str, Division],
+    first_line: dict[str, int],
+    fail: Any,
+) -> DivisionRecord | None:
+    """One row checked on its own; None (after reporting why) when it is bad."""
+    if row.get("__extra__"):
+        fail(line, "", _("The row has more values than the header has columns."))
+        return None
+    try:
+        level_text = row.get("level", "").strip()
+        level = codes.parse_level(level_text) if level_text else codes.infer_level(row["code"])
+    except ValidationError as exc:
+        fail(line, "level", exc.messages[0])
+        return None
+    try:
+        code = codes.normalize(row["code"], level)
+    except ValidationError as exc:
+        guess = _guess_code(row["code"])
+        current = existing.get(guess[0]) if guess else None
+        if current is not None and current.level != level:
+            fail(line, "level", _("%(code)s already exists as a %(existing)s; a code keeps its "
+                                  "level (this row says %(level)s).")
+                 % {"code": current.code, "existing": Level(current.level).label,
+                    "level": Level(level).label})  # fmt: skip
+        else:
+            fail(line, "code", exc.messages[0])
+        return None
+    name = row.get("name", "").strip()
+    if not name:
+        fail(line, "name", _("The name is empty."))
+        return None
+    if len(name) > 100:
+        fail(line, "name", _("The name is longer than 100 characters."))
+        return None
+    if code in first_line:
+        fail(line, "code", _("Code %(code)s appears again (first on line %(line)d).")
+             % {"code": code, "line": first_line[code]})  # fmt: skip
+        return None
+    grid: dict[str, Any] = {}
+    if level == Level.GRID:
+        try:
+            grid = _grid_attributes(row, code)
+        except ValidationError as exc:
+            for field_name, message in messages_of(exc):
+                fail(line, field_name, message)
+            return None
+    else:
+        given = [c for c in GRID_FIELDS if row.get(c, "").strip()]
+        if given:
+            fail(line, given[0], _("Grid attributes (%(columns)s) are only allowed on grid "
+                                   "rows.") % {"columns": ", ".join(given)})  # fmt: skip
+            return None
+    parent_raw = row.get("parent_code", "").strip()
+    previous = row.get("previous_code", "").strip() or None
+    if previous:
+        try:
+            previous = codes.normalize(previous, level)
+        except ValidationError as exc:
+            fail(line, "previous_code", exc.messages[0])
+            return None
+    return DivisionRecord(line, code, level, name, parent_raw or None, previous, grid)
 
 
 def _check_grid(record: DivisionRecord, stored: list[Any] | None) -> tuple[str, str] | None:
@@ -258,6 +327,7 @@ def _check_record(
     existing: dict[str, Division],
     by_path: dict[str, Any],
     accepted_codes: set[str],
+    bad_rows: dict[str, int],
 ) -> tuple[str, str] | None:
     current = existing.get(record.code)
     if current is not None and current.level != record.level:
@@ -274,9 +344,9 @@ def _check_record(
         if old.level != record.level:
             return "previous_code", _("The previous code belongs to a different level.")
         if current is not None:
-            return "code", _("Code %(code)s is already in use; it cannot be a renumbering target.") % {
-                "code": record.code
-            }
+            return "code", _(
+                "Code %(code)s is already in use; it cannot be a renumbering target."
+            ) % {"code": record.code}
     # Which parent: the one named, or the nearest ancestor known by path.
     parent_code = record.parent_code
     parent_level: int | None = None
@@ -290,6 +360,11 @@ def _check_record(
             if candidate is not None:
                 parent_code, parent_level = candidate.code, candidate.level
                 break
+            bad_line = bad_rows.get("path:" + record.path[:length])
+            if bad_line is not None:
+                return "parent_code", _("The parent row (line %(line)d) is invalid.") % {
+                    "line": bad_line
+                }
         if parent_code is None:
             return "parent_code", _("No parent is given and none is known for %(code)s.") % {
                 "code": record.code
@@ -307,9 +382,16 @@ def _check_record(
                 if parent is not None:
                     break
         if parent is None:
-            return "parent_code", _("Parent %(code)s is neither in the file nor in the database.") % {
-                "code": parent_code
-            }
+            bad_line = bad_rows.get(parent_code)
+            if bad_line is None and (guess := _guess_code(parent_code)) is not None:
+                bad_line = bad_rows.get(guess[0])
+            if bad_line is not None:
+                return "parent_code", _("The parent row (line %(line)d) is invalid.") % {
+                    "line": bad_line
+                }
+            return "parent_code", _(
+                "Parent %(code)s is neither in the file nor in the database."
+            ) % {"code": parent_code}
         parent_code, parent_level = parent.code, parent.level
     if parent_code in in_file and parent_code not in accepted_codes and parent_code not in existing:
         return "parent_code", _("The parent row (line %(line)d) is invalid.") % {
@@ -331,6 +413,26 @@ ACCEPTED_CRS = {
     "urn:ogc:def:crs:epsg::4490",
     "epsg:4490",
 }
+# The same systems as files actually spell them: "EPSG:4326", "urn:ogc:def:crs:EPSG:6.6:4326",
+# "http://www.opengis.net/def/crs/EPSG/0/4490", "urn:ogc:def:crs:OGC::CRS84", "CRS84".
+_WGS84_NAME = re.compile(r"(crs:?84|epsg\D.*\b(4326|4490))$")
+
+
+def crs_is_lng_lat(name: str) -> bool:
+    """Whether a declared CRS name means WGS-84 (or CGCS2000) longitude/latitude."""
+    text = name.strip().lower()
+    return text in ACCEPTED_CRS or bool(_WGS84_NAME.search(text))
+
+
+def _declared_crs(data: dict[str, Any]) -> str:
+    crs = data.get("crs")
+    if isinstance(crs, str):
+        return crs
+    if not isinstance(crs, dict):
+        return ""
+    props = crs.get("properties")
+    name = props.get("name") if isinstance(props, dict) else None
+    return str(name) if name else ""
 
 
 @dataclass
@@ -342,9 +444,22 @@ class BoundaryRecord:
     geometry: Any  # shapely geometry
 
 
+def _code_property(props: Any) -> str | None:
+    """The division code among a feature's properties ("code", or 区划代码 and the other
+    column names the division tables use)."""
+    if not isinstance(props, dict):
+        return None
+    for key, value in props.items():
+        if value is not None and HEADER_ALIASES.get(str(key).strip().lower()) == "code":
+            return str(value).strip()
+    return None
+
+
 def _features(data: Any, file_name: str) -> list[tuple[int, str | None, Any]]:
-    """(feature number, code or None, geometry) from a parsed GeoJSON document."""
+    """(feature number, code or None, geometry) from a parsed GeoJSON document. A file holding
+    one geometry may be named by its code (371602001001001.geojson)."""
     stem = PurePath(file_name).stem
+    named = stem if stem.isdigit() else None
     if not isinstance(data, dict):
         raise ValidationError(_("The file is not a GeoJSON object."))
     kind = data.get("type")
@@ -352,25 +467,42 @@ def _features(data: Any, file_name: str) -> list[tuple[int, str | None, Any]]:
         features = data.get("features")
         if not isinstance(features, list):
             raise ValidationError(_("The FeatureCollection has no features list."))
-        out = []
+        if not features:
+            raise ValidationError(_("The FeatureCollection has no features."))
+        out: list[tuple[int, str | None, Any]] = []
         for number, feature in enumerate(features, start=1):
-            props = feature.get("properties") if isinstance(feature, dict) else None
-            code = props.get("code") if isinstance(props, dict) else None
-            out.append((number, None if code is None else str(code).strip(), feature))
+            code = _code_property(feature.get("properties")) if isinstance(feature, dict) else None
+            if code is None and len(features) == 1:
+                code = named
+            out.append((number, code, feature))
         return out
     if kind == "Feature":
-        props = data.get("properties") or {}
-        code = props.get("code") if isinstance(props, dict) else None
-        return [(1, str(code).strip() if code is not None else stem, data)]
-    if kind in {"Polygon", "MultiPolygon", "GeometryCollection", "Point", "LineString"}:
-        return [(1, stem, data)]
+        code = _code_property(data.get("properties"))
+        return [(1, code if code is not None else named, data)]
+    if kind in {"Polygon", "MultiPolygon", "GeometryCollection", "Point", "MultiPoint",
+                "LineString", "MultiLineString"}:  # fmt: skip
+        return [(1, named, data)]
     raise ValidationError(_("Unknown GeoJSON type “%(kind)s”.") % {"kind": kind})
+
+
+def _read_geojson(raw: bytes) -> Any:
+    if not raw.strip():
+        raise ValidationError(_("The file is empty."))
+    try:
+        return json.loads(decode_text(raw))
+    except RecursionError as exc:
+        raise ValidationError(_("The JSON is nested too deeply.")) from exc
+    except ValueError as exc:
+        raise ValidationError(_("The file is not JSON: %(error)s") % {"error": exc}) from exc
 
 
 def validate_boundaries(
     files: list[tuple[str, bytes]], *, crs: str = "wgs84"
 ) -> tuple[list[BoundaryRecord], ImportReport]:
     report = ImportReport()
+    if crs not in {"wgs84", "gcj02"}:
+        report.fatal = _("Unknown coordinate system “%(crs)s”: use wgs84 or gcj02.") % {"crs": crs}
+        return [], report
     divisions = {
         code: (pk, level)
         for pk, code, level in Division.objects.filter(is_active=True).values_list(
@@ -381,39 +513,45 @@ def validate_boundaries(
     seen: dict[str, tuple[str, int]] = {}
     for file_name, raw in files:
         try:
-            data = json.loads(decode_text(raw))
-            declared = (((data.get("crs") or {}).get("properties") or {}).get("name") or "")
-            if declared and str(declared).lower() not in ACCEPTED_CRS:
+            data = _read_geojson(raw)
+            declared = _declared_crs(data) if isinstance(data, dict) else ""
+            if declared and not crs_is_lng_lat(declared):
                 raise ValidationError(
-                    _("Coordinate system %(crs)s is not supported: boundaries must be WGS-84 "
-                      "longitude/latitude.") % {"crs": declared}
-                )
+                    _("Coordinate system %(crs)s is not supported: boundaries must be "
+                      "WGS-84 (EPSG:4326) or CGCS2000 (EPSG:4490) longitude/latitude; "
+                      "reproject the file first.") % {"crs": declared}
+                )  # fmt: skip
             features = _features(data, file_name)
-        except (ValueError, ValidationError) as exc:
-            message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
-            report.errors.append(RowError(0, "", _("Cannot read the file: %(error)s")
-                                          % {"error": message}, file=file_name))  # fmt: skip
+        except ValidationError as exc:
+            message = _("Cannot read the file: %(error)s") % {"error": exc.messages[0]}
+            report.errors.append(RowError(0, "", message, file=file_name))
             continue
         for number, code, feature in features:
             report.total += 1
 
-            def fail(field_name: str, message: str, number: int = number) -> None:
+            def fail(
+                field_name: str, message: str, number: int = number, file_name: str = file_name
+            ) -> None:
                 report.errors.append(RowError(number, field_name, message, file=file_name))
 
             if not code:
                 fail("code", _("The feature has no “code” property."))
                 continue
-            code = code.strip()
+            match = divisions.get(code)
+            if match is None and (guess := _guess_code(code)) is not None:
+                code = guess[0]
+                match = divisions.get(code)
             if code in seen:
                 fail("code", _("Code %(code)s appears again (first in %(file)s, feature %(n)d).")
                      % {"code": code, "file": seen[code][0], "n": seen[code][1]})  # fmt: skip
                 continue
-            match = divisions.get(code)
+            seen[code] = (file_name, number)
             if match is None:
                 fail("code", _("No division has the code %(code)s.") % {"code": code})
                 continue
             try:
-                raw_geometry = feature.get("geometry") if feature.get("type") == "Feature" else feature
+                is_feature = isinstance(feature, dict) and feature.get("type") == "Feature"
+                raw_geometry = feature.get("geometry") if is_feature else feature
                 if crs == "gcj02" and isinstance(raw_geometry, dict):
                     geometry.parse_geometry(raw_geometry)  # validate before transforming
                     raw_geometry = coords.transform_geometry(raw_geometry, coords.gcj02_to_wgs84)
@@ -421,6 +559,5 @@ def validate_boundaries(
             except ValidationError as exc:
                 fail("geometry", exc.messages[0])
                 continue
-            seen[code] = (file_name, number)
             records.append(BoundaryRecord(file_name, number, code, match[0], geom))
     return records, report

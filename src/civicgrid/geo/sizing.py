@@ -5,7 +5,8 @@ reports count the same grids.
 - a grid without a household count is unknown;
 - too large: more households than the maximum, or more residents than the maximum;
 - too small: fewer households than the minimum — except a rural grid that is its village's only
-  grid, because a village is at least one grid however small it is.
+  general grid, because a village is at least one grid however small it is (a school or an
+  industrial park drawn as a dedicated grid inside the village does not make it two).
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ def norm(setting: str) -> dict[str, int]:
 
 
 def annotate_sizing(qs: GridQuerySet) -> GridQuerySet:
-    from .models import Grid  # noqa: PLC0415
+    from .models import Grid
 
     siblings = (
-        Grid.objects.filter(division__parent=OuterRef("division__parent"), division__is_active=True)
+        Grid.objects.filter(
+            division__parent=OuterRef("division__parent"),
+            division__is_active=True,
+            kind=GridKind.GENERAL,
+        )
         .order_by()
         .values("division__parent")
         .annotate(n=Count("pk"))
@@ -43,8 +48,7 @@ def annotate_sizing(qs: GridQuerySet) -> GridQuerySet:
 
     def over(setting: str, limits: dict[str, int]) -> Q:
         return Q(setting=setting) & (
-            Q(households__gt=limits["max_households"])
-            | Q(residents__gt=limits["max_residents"])
+            Q(households__gt=limits["max_households"]) | Q(residents__gt=limits["max_residents"])
         )
 
     return qs.annotate(

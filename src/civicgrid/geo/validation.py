@@ -35,8 +35,11 @@ def clean_grid_values(values: dict[str, Any]) -> None:
         ):
             errors[name] = _("Must be a whole number between 0 and 1,000,000.")
     households, residents = values.get("households"), values.get("residents")
-    if "households" not in errors and "residents" not in errors and households and (
-        residents is not None and residents < households
+    if (
+        "households" not in errors
+        and "residents" not in errors
+        and households
+        and (residents is not None and residents < households)
     ):
         errors["residents"] = _("Fewer residents than households: every household has someone.")
     if errors:

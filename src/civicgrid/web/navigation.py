@@ -1,2 +1,52 @@
-def menu_for(request):  # type: ignore[no-untyped-def]
-    return []
+"""The menu each user sees: only the pages their roles can use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: Any
+    url_name: str
+    data_class: str | None  # shown when the user may view this data class (None: everyone)
+    action: str = "view"
+
+
+ITEMS = [
+    NavItem(_("Home"), "web:home", None),
+    NavItem(_("Map"), "geo:map", "geo"),
+    NavItem(_("Divisions and grids"), "geo:divisions", "geo"),
+    NavItem(_("Sizing and coverage"), "geo:sizing", "geo"),
+    NavItem(_("Units"), "accounts:units", "org"),
+    NavItem(_("Users"), "accounts:users", "account"),
+    NavItem(_("Imports"), "geo:imports", "import", "change"),
+    NavItem(_("Audit trail"), "core:changes", "audit"),
+]
+
+
+def allowed(user: Any, data_class: str | None, action: str = "view") -> bool:
+    if data_class is None:
+        return True
+    paths = user.scope_paths(data_class, action)
+    return paths is None or bool(paths)
+
+
+def menu_for(request: HttpRequest) -> list[dict[str, Any]]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return []
+    current = request.path
+    items = []
+    for item in ITEMS:
+        if not allowed(user, item.data_class, item.action):
+            continue
+        url = reverse(item.url_name)
+        active = current == url if url == "/" else current.startswith(url)
+        items.append({"label": item.label, "url": url, "active": active})
+    return items

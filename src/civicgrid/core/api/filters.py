@@ -10,18 +10,21 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError
 
 from civicgrid.core.paths import subtree_q
+from civicgrid.core.scoping import Action
 
 
-def division_path_for_code(code: str) -> str:
+def division_path_for_code(code: str, user: Any = None, *, field: str = "under") -> str:
+    """The path of the active division with this code. Given the requesting user, only a
+    division that user may see counts: a code outside their area gets the very answer a code
+    that does not exist gets, so the answer never tells whether a division exists."""
     from civicgrid.geo.models import Division  # noqa: PLC0415
 
-    path = (
-        Division.objects.filter(code=code.strip(), is_active=True)
-        .values_list("path", flat=True)
-        .first()
-    )
+    divisions = Division.objects.filter(code=str(code).strip(), is_active=True)
+    if user is not None:
+        divisions = divisions.restrict(user, Action.VIEW)
+    path = divisions.values_list("path", flat=True).first()
     if path is None:
-        raise ValidationError({"under": [_("No division has the code %(code)s.") % {"code": code}]})
+        raise ValidationError({field: [_("No division has the code %(code)s.") % {"code": code}]})
     return path
 
 
@@ -36,7 +39,8 @@ class UnderFilter(django_filters.CharFilter):
     def filter(self, qs: QuerySet, value: Any) -> QuerySet:
         if not value:
             return qs
-        path = division_path_for_code(str(value))
+        request = getattr(self.parent, "request", None)
+        path = division_path_for_code(str(value), getattr(request, "user", None))
         return qs.filter(subtree_q(qs.model.scope_path_field, path))
 
 

@@ -241,10 +241,9 @@ class CoverageCheckView(ScopedViewSetMixin, APIView):
     def post(self, request: Request) -> Response:
         data = s.CoverageCheckRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        path = division_path_for_code(data.validated_data["under"])
-        division = Division.objects.restrict(request.user).filter(path=path).first()
-        if division is None:
-            raise NotFound(_("Not found."))
+        # A code outside the caller's area is answered like one that does not exist.
+        path = division_path_for_code(data.validated_data["under"], request.user)
+        division = Division.objects.get(path=path, is_active=True)
         if not can(request.user, division, Action.CHANGE):
             from rest_framework.exceptions import PermissionDenied  # noqa: PLC0415
 
@@ -266,7 +265,7 @@ class SizingSummaryView(APIView):
         issues = CoverageIssue.objects.restrict(request.user)
         under = request.query_params.get("under")
         if under:
-            path = division_path_for_code(under)
+            path = division_path_for_code(under, request.user)
             grids = grids.filter(subtree_q("division__path", path))
             issues = issues.filter(subtree_q("division_path", path))
         by_status = selectors.sizing_summary(grids)

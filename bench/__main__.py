@@ -1,0 +1,86 @@
+"""`python -m bench`: run the benchmarks and refresh their sections of bench/RESULTS.md.
+
+Uses its own database (DATABASE_URL's name + `_bench`, see bench/database.py), creating it,
+migrating it and loading the `city` demo preset there when needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from . import database, locate
+from .common import RESULTS, write_section
+
+BENCHMARKS = ("locate",)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="civicgrid benchmarks, each measured against the underlying engine in the "
+        "same run; results are written to bench/RESULTS.md.",
+    )
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS),
+                        help="benchmarks to run (default: all)")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="timed runs of each measurement, each side (default 3)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=1,
+                        help="seed for random points, the province set and the city preset")  # fmt: skip
+    parser.add_argument("--database-url",
+                        help="benchmark database (default: DATABASE_URL with a _bench suffix, or "
+                        f"{database.DEFAULT_URL})")  # fmt: skip
+    parser.add_argument("--reset-db", action="store_true",
+                        help="drop and recreate the benchmark database first")  # fmt: skip
+    parser.add_argument("--no-write", action="store_true",
+                        help=f"print the results only; leave {RESULTS.name} alone")  # fmt: skip
+    locate.add_arguments(parser)
+    options = parser.parse_args(argv)
+    if options.repeat < 1 or options.points < 1 or options.single_points < 1:
+        parser.error("--repeat, --points and --single-points must be positive")
+    if options.province_grids < 2:
+        parser.error("--province-grids must be at least 2")
+    return options
+
+
+def _command(argv: list[str]) -> str:
+    """The command line as typed from the repository root, with the DATABASE_URL it saw."""
+    python = Path(sys.executable)
+    try:
+        python = python.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    env = os.environ.get("DATABASE_URL")
+    prefix = f"DATABASE_URL={database.display_url(env)} " if env else ""
+    return f"{prefix}{python} -m bench {shlex.join(argv)}".rstrip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    options = parse_args(argv)
+    command = _command(argv)
+    try:
+        url = options.database_url or database.bench_url(os.environ.get("DATABASE_URL"))
+        database.ensure(url, reset=options.reset_db)
+        database.setup_django(url)
+        city = database.ensure_city(options.seed) if "locate" in options.only else ""
+    except database.BenchDatabaseError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    print(f"bench: database {database.display_url(url)}: {city}", file=sys.stderr)
+    context = {"command": command, "database": database.display_url(url), "city": city}
+    for name in options.only:
+        if name == "locate":
+            section = locate.run(options, context)
+        print(section)
+        if not options.no_write:
+            write_section(name, section)
+            print(f"bench: wrote the {name} section of {RESULTS}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
