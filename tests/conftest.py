@@ -18,6 +18,11 @@ def _fast_and_isolated(settings: Any) -> Iterator[None]:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     settings.LOCATE_INDEX_CHECK_SECONDS = 0
+    # Pages render static URLs without a collected manifest (collectstatic is a deploy step).
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     reset_index()
     yield
     reset_index()

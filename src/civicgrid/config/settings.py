@@ -74,6 +74,13 @@ if PRODUCTION:
         problems.append("CIVICGRID_SECRET_KEY must be at least 50 varied characters")
     if not ENCRYPTION_KEY:
         problems.append("CIVICGRID_ENCRYPTION_KEY must be set (civicgrid generate-key)")
+    else:
+        from civicgrid.core.crypto import load_master_key
+
+        try:
+            load_master_key(ENCRYPTION_KEY)
+        except ImproperlyConfigured as exc:
+            problems.append(str(exc).rstrip("."))
     if problems:
         raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(problems) + ".")
 
