@@ -307,7 +307,8 @@ def do_renumber_division(
     """
     _require(actor, division)
     with transaction.atomic():
-        division = Division.objects.select_for_update().select_related("parent").get(pk=division.pk)
+        # No select_related: PostgreSQL cannot lock the nullable side of an outer join.
+        division = Division.objects.select_for_update().get(pk=division.pk)
         if not division.is_active:
             raise ValidationError({"code": _("This division is no longer active.")})
         try:

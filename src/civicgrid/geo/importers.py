@@ -115,9 +115,13 @@ def read_division_rows(raw: bytes) -> tuple[list[tuple[int, dict[str, str]]], st
         text = decode_text(raw)
     except ValidationError as exc:
         return [], exc.messages[0]
+    if not text.strip():
+        return [], _("The file is empty.")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
+        while not any(h.strip() for h in header):  # blank lines above the header
+            header = next(reader)
     except StopIteration:
         return [], _("The file is empty.")
     except csv.Error as exc:
