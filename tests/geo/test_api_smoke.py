@@ -35,4 +35,5 @@ def test_locate(world, api):
     ]
     assert api.get("/api/v1/locate/?lat=30&lng=110").status_code == 404
     bad = api.get("/api/v1/locate/?lat=abc&lng=110")
-    assert bad.status_code == 400 and "lat" in bad.json()["errors"]
+    assert bad.status_code == 400
+    assert "lat" in bad.json()["errors"]
