@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from io import TextIOBase
 from typing import Any, TextIO
 
 from django.core.exceptions import ValidationError
@@ -103,7 +104,7 @@ def messages_of(error: ValidationError) -> list[tuple[str, str]]:
 class TerminalProgress:
     """Progress on stderr for long commands, at most a few updates a second."""
 
-    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+    def __init__(self, label: str, stream: TextIO | TextIOBase | None = None) -> None:
         self.label = label
         self.stream = stream or sys.stderr
         self.last = 0.0

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import CharField, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
@@ -24,7 +24,7 @@ from civicgrid.core.audit import (
 from civicgrid.core.importing import ImportReport, ProgressFn
 from civicgrid.core.models import ChangeKind
 from civicgrid.core.paths import subtree_q
-from civicgrid.core.scoping import Action, Scoped, can
+from civicgrid.core.scoping import Action, can
 
 from . import codes, geometry
 from .choices import GridKind, Level, Setting
@@ -284,7 +284,7 @@ def do_update_division(division: Division, *, actor: Any, name: str) -> Division
     return division
 
 
-def placed_models() -> list[type[Scoped]]:
+def placed_models() -> list[type[models.Model]]:
     """Concrete models that copy a division path into a `division_path` column."""
     from django.apps import apps
 
