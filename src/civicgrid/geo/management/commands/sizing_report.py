@@ -37,10 +37,11 @@ def parse_statuses(value: str) -> list[str]:
 class Command(BaseCommand):
     help = (
         "Report grids outside the sizing norm and gaps/overlaps between grids.\n"
-        "The norm: urban 300–500 households, rural about 300, at "
-        "most 2,500 residents; dedicated grids exempt; grids without a household count "
-        "unknown) and the gaps and overlaps found between sibling grids. Findings are not "
-        "errors: the command exits 0 whatever it finds."
+        "The norm comes from the GRID_SIZING setting (by default urban grids 300–500 "
+        "households, rural 200–400, at most 2,500 residents; a village's only general grid "
+        "is never too small; dedicated grids are exempt; a grid without a household count is "
+        "unknown). Gaps and overlaps are those stored by the last coverage check (--refresh "
+        "runs it first). Findings are not errors: the command exits 0 whatever it finds."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
