@@ -99,6 +99,16 @@ def test_second_run_changes_nothing(tmp_path: Path) -> None:
     assert again.ok, again.text
     assert "Created 0, updated 0, unchanged 9" in again.out
     assert state() == before  # no duplicate, no new audit row
+    report = do_import_divisions(csv_bytes(GOOD), actor=None)
+    assert report.written
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 9)
+    assert state() == before
+
+
+def test_progress_is_shown_without_carriage_returns_off_a_terminal(tmp_path: Path) -> None:
+    result = run("import_divisions", write(tmp_path, csv_bytes(GOOD)))
+    assert "divisions: 9/9 (100%)\n" in result.err
+    assert "\r" not in result.err  # a log file would show them as garbage
 
 
 def test_reimport_updates_what_changed(tmp_path: Path) -> None:
