@@ -23,6 +23,8 @@ GOOD = {
 def civicgrid(*args: str, env: dict[str, str], tmp_path) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CIVICGRID_")}
     clean.pop("DATABASE_URL", None)
+    # Browser tests set this for Playwright's event loop; check --deploy rightly objects to it.
+    clean.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     clean["CIVICGRID_VAR_DIR"] = str(tmp_path)
     clean.update(env)
     return subprocess.run(
