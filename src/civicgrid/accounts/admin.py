@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth.models import Group
 from django.http import HttpRequest
 
 from civicgrid.core.admin import ScopedModelAdmin
@@ -10,6 +11,10 @@ from civicgrid.core.audit import record_change, snapshot
 from civicgrid.core.models import ChangeKind
 
 from .models import DepartmentType, RoleAssignment, Unit, User
+
+
+# Access comes from role assignments, not Django groups.
+admin.site.unregister(Group)
 
 
 @admin.register(User)

@@ -161,6 +161,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA busy_timeout=20000;PRAGMA foreign_keys=ON"
         ),
     }
+    try:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
+    # A file, not memory, so that tests can run a real worker process against the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-civicgrid.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", int(env("CIVICGRID_CONN_MAX_AGE", "60")))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -19,21 +19,6 @@ def _allowed(user: Any, data_class: str, action: str) -> bool:
     return paths is None or bool(paths)
 
 
-class CivicgridAdminSite(admin.AdminSite):
-    site_header = "civicgrid"
-    site_title = "civicgrid"
-
-    def has_permission(self, request: HttpRequest) -> bool:
-        user = request.user
-        if not user.is_active:
-            return False
-        if user.is_superuser:
-            return True
-        from civicgrid.accounts.roles import ADMIN_ROLES  # noqa: PLC0415
-
-        return bool(getattr(user, "roles", lambda: set())() & ADMIN_ROLES)
-
-
 class ScopedModelAdmin(admin.ModelAdmin):
     """Shows only rows in the user's subtree; out-of-scope objects are 404 like elsewhere."""
 

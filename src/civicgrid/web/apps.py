@@ -12,4 +12,4 @@ class WebConfig(AppConfig):
 
 class CivicgridAdminConfig(admin_apps.AdminConfig):
     default = False
-    default_site = "civicgrid.core.admin.CivicgridAdminSite"
+    default_site = "civicgrid.web.admin_site.CivicgridAdminSite"
