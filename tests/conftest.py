@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,6 +11,25 @@ from rest_framework.test import APIClient
 from civicgrid.geo.locate import reset_index
 
 from .world import World, build_world
+
+
+def pytest_configure(config: Any) -> None:
+    """Remove a stale SQLite test database with its WAL files: Django deletes the database
+    file before a run but not a -wal/-shm left by an interrupted run, and SQLite then reports
+    a disk I/O error on the fresh file."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if not database["ENGINE"].endswith("sqlite3"):
+        return
+    name = database.get("TEST", {}).get("NAME")
+    if not name:
+        return
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    base = f"{name}_{worker}" if worker else name
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(base + suffix)
 
 
 @pytest.fixture(autouse=True)
