@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -45,12 +46,13 @@ def _require_division(actor: Any, data_class: str, division: Division | None, fi
     if not division.is_active:
         raise ValidationError({field: _("This division is no longer active.")})
     if not _in_scope(actor, data_class, division.path):
-        raise PermissionDenied(_("%(division)s is outside your area.") % {"division": division.name})
+        raise PermissionDenied(
+            _("%(division)s is outside your area.") % {"division": division.name}
+        )
 
 
 # --- users -----------------------------------------------------------------------------------
-def _validate_username(username: str) -> str:
-    username = (username or "").strip()
+def _check_username_shape(username: str) -> None:
     if not username:
         raise ValidationError({"username": _("The user name is empty.")})
     if len(username) > USERNAME_MAX:
@@ -61,6 +63,12 @@ def _validate_username(username: str) -> str:
             validator(username)
     except ValidationError as exc:
         raise ValidationError({"username": exc.messages}) from exc
+
+
+def _validate_username(username: str) -> str:
+    username = (username or "").strip()
+    _check_username_shape(username)
+    # Unique regardless of case: "Wang.Fang" and "wang.fang" would be one person to a reader.
     if User.objects.filter(username__iexact=username).exists():
         raise ValidationError({"username": _("This user name is taken.")})
     return username
@@ -155,13 +163,20 @@ def do_set_active(user: User, *, actor: Any, active: bool) -> User:
         user.is_active = active
         user.save(update_fields=["is_active"])
         if not active:
-            ApiToken.objects.filter(user=user).delete()
-        record_change(user, ChangeKind.UPDATE, actor=actor,
-                      action="activate" if active else "deactivate", before=before)  # fmt: skip
+            _revoke_all_tokens(user, actor=actor)
+        record_change(
+            user,
+            ChangeKind.UPDATE,
+            actor=actor,
+            action="activate" if active else "deactivate",
+            before=before,
+        )
     return user
 
 
-def do_set_password(user: User, *, actor: Any, password: str, old_password: str | None = None) -> User:
+def do_set_password(
+    user: User, *, actor: Any, password: str, old_password: str | None = None
+) -> User:
     """A user changes their own password (old password required), or an administrator resets
     it; either way every API token of the account is revoked."""
     own = actor is not None and actor.pk == user.pk
@@ -177,9 +192,13 @@ def do_set_password(user: User, *, actor: Any, password: str, old_password: str 
         user.failed_logins = 0
         user.locked_until = None
         user.save(update_fields=["password", "failed_logins", "locked_until"])
-        ApiToken.objects.filter(user=user).delete()
-        record_change(user, ChangeKind.UPDATE, actor=actor,
-                      action="change_password" if own else "reset_password")  # fmt: skip
+        _revoke_all_tokens(user, actor=actor)
+        record_change(
+            user,
+            ChangeKind.UPDATE,
+            actor=actor,
+            action="change_password" if own else "reset_password",
+        )
     return user
 
 
@@ -192,8 +211,14 @@ def do_unlock_user(user: User, *, actor: Any) -> User:
         user.failed_logins = 0
         user.locked_until = None
         user.save(update_fields=["failed_logins", "locked_until"])
-        record_change(user, ChangeKind.UPDATE, actor=actor, action="unlock", before=before,
-                      after=snapshot(user, ["locked_until"]))  # fmt: skip
+        record_change(
+            user,
+            ChangeKind.UPDATE,
+            actor=actor,
+            action="unlock",
+            before=before,
+            after=snapshot(user, ["locked_until"]),
+        )
     return user
 
 
@@ -209,8 +234,13 @@ def do_record_login_failure(username: str) -> None:
             user.locked_until = timezone.now() + dt.timedelta(minutes=settings.LOGIN_LOCK_MINUTES)
             user.failed_logins = 0
             fields.append("locked_until")
-            record_change(user, ChangeKind.UPDATE, actor=None, action="lock",
-                          after=snapshot(user, ["locked_until"]))  # fmt: skip
+            record_change(
+                user,
+                ChangeKind.UPDATE,
+                actor=None,
+                action="lock",
+                after=snapshot(user, ["locked_until"]),
+            )
         user.save(update_fields=fields)
 
 
@@ -277,12 +307,21 @@ def do_grant_role(
         if role == Role.CENTRE_STAFF and unit.kind != UnitKind.CENTRE:
             raise ValidationError({"unit": _("Centre staff belong to a governance centre.")})
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=user.pk).first()
+        # Re-read under a lock: the objects passed in may be stale (deactivated meanwhile).
+        locked = User.objects.select_for_update().filter(pk=user.pk).first()
+        if locked is None or not locked.is_active:
+            raise ValidationError({"user": _("The account is deactivated.")})
+        if unit is not None and not Unit.objects.filter(pk=unit.pk, is_active=True).exists():
+            raise ValidationError({"unit": _("The unit is inactive.")})
         held = set(RoleAssignment.objects.filter(user=user).values_list("role", flat=True))
         if role in ADMIN_ROLES and held - {role}:
             raise ValidationError(
-                {"role": _("An administrator holds no other role (the three administrators are "
-                           "separate).")}  # fmt: skip
+                {
+                    "role": _(
+                        "An administrator holds no other role (the three administrators are "
+                        "separate)."
+                    )
+                }
             )
         if role not in ADMIN_ROLES and held & ADMIN_ROLES:
             raise ValidationError(
@@ -406,38 +445,61 @@ def do_create_token(user: User, *, actor: Any, name: str = "") -> tuple[ApiToken
     return token, key
 
 
+def _revoke_all_tokens(user: User, *, actor: Any) -> int:
+    """Delete every API token of `user` (inside the caller's transaction), one audit row each:
+    a token is a credential, and its end belongs in the trail like its creation."""
+    from civicgrid.core.audit import bulk_record_changes
+
+    tokens = list(ApiToken.objects.select_related("user").filter(user=user))
+    if tokens:
+        bulk_record_changes(
+            ((t, snapshot(t), None) for t in tokens),
+            ChangeKind.DELETE,
+            actor=actor,
+            action="revoke_token",
+        )
+        ApiToken.objects.filter(pk__in=[t.pk for t in tokens]).delete()
+    return len(tokens)
+
+
 def do_revoke_token(token: ApiToken, *, actor: Any) -> None:
     if actor is not None and actor.pk != token.user_id and not actor.is_superuser:
         raise PermissionDenied(_("You may not revoke this token."))
     with transaction.atomic():
-        record_change(token, ChangeKind.DELETE, actor=actor, action="revoke_token",
-                      before=snapshot(token))  # fmt: skip
+        record_change(
+            token, ChangeKind.DELETE, actor=actor, action="revoke_token", before=snapshot(token)
+        )
         token.delete()
 
 
-def do_bulk_create_users(
-    rows: list[dict[str, Any]], *, actor: Any, password: str
-) -> list[User]:
+def do_bulk_create_users(rows: list[dict[str, Any]], *, actor: Any, password: str) -> list[User]:
     """Create many accounts sharing one initial password (hashed once), each with one role.
 
     For onboarding a whole corps of grid workers; each row has username, full_name, division,
     role and optionally unit. Same validation as single creation, all or nothing.
     """
-    from civicgrid.core.audit import bulk_record_changes, created  # noqa: PLC0415
+    from civicgrid.core.audit import bulk_record_changes, created
 
     probe = User(username="probe")
     _validate_password(password, probe)
     probe.set_password(password)
+    names = [str(row.get("username") or "").strip() for row in rows]
+    # Taken regardless of case, in the database or earlier in the same batch — as for one.
     taken = set(
-        User.objects.filter(username__in=[r["username"] for r in rows]).values_list(
-            "username", flat=True
-        )
+        User.objects.annotate(lname=Lower("username"))
+        .filter(lname__in={n.lower() for n in names})
+        .values_list("lname", flat=True)
     )
     errors: dict[str, list[str]] = {}
-    for i, row in enumerate(rows):
+    for i, (row, name) in enumerate(zip(rows, names, strict=True)):
         division = row["division"]
-        if row["username"] in taken:
-            errors.setdefault("username", []).append(f"{i + 1}: {row['username']}")
+        try:
+            _check_username_shape(name)
+        except ValidationError as exc:
+            errors.setdefault("username", []).extend(f"{i + 1}: {m}" for m in exc.messages)
+        if name.lower() in taken:
+            errors.setdefault("username", []).append(f"{i + 1}: {name}")
+        taken.add(name.lower())
         if row["role"] in ADMIN_ROLES or division.level not in ALLOWED_LEVELS[row["role"]]:
             errors.setdefault("role", []).append(f"{i + 1}: {row['role']}")
         if not _in_scope(actor, "account", division.path) or not may_grant(
@@ -449,13 +511,13 @@ def do_bulk_create_users(
     with transaction.atomic():
         users = [
             User(
-                username=row["username"],
+                username=name,
                 full_name=row.get("full_name", ""),
                 division=row["division"],
                 division_path=row["division"].path,
                 password=probe.password,
             )
-            for row in rows
+            for row, name in zip(rows, names, strict=True)
         ]
         User.objects.bulk_create(users, batch_size=1000)
         bulk_record_changes(created(users), ChangeKind.CREATE, actor=actor, action="create")
