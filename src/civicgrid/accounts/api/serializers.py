@@ -49,8 +49,17 @@ class UnitSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Unit
-        fields = ("id", "name", "kind", "kind_name", "department_type", "division", "phone",
-                  "is_active", "created_at")  # fmt: skip
+        fields = (
+            "id",
+            "name",
+            "kind",
+            "kind_name",
+            "department_type",
+            "division",
+            "phone",
+            "is_active",
+            "created_at",
+        )
         read_only_fields = fields
 
 
@@ -59,9 +68,11 @@ class UnitWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120, required=False)
     kind = serializers.ChoiceField(choices=UnitKind.choices, required=False)
     department_type = serializers.SlugRelatedField(
-        slug_field="code", queryset=DepartmentType.objects.filter(is_active=True),
-        required=False, allow_null=True,
-    )  # fmt: skip
+        slug_field="code",
+        queryset=DepartmentType.objects.filter(is_active=True),
+        required=False,
+        allow_null=True,
+    )
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
     is_active = serializers.BooleanField(required=False)
 
@@ -84,8 +95,18 @@ class UserSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ("id", "username", "full_name", "email", "division", "is_active", "is_locked",
-                  "last_login", "date_joined", "assignments")  # fmt: skip
+        fields = (
+            "id",
+            "username",
+            "full_name",
+            "email",
+            "division",
+            "is_active",
+            "is_locked",
+            "last_login",
+            "date_joined",
+            "assignments",
+        )
         read_only_fields = fields
 
 
@@ -106,9 +127,12 @@ class UserUpdateSerializer(serializers.Serializer):
 
 class PasswordSerializer(serializers.Serializer):
     password = serializers.CharField(write_only=True, style={"input_type": "password"})
-    old_password = serializers.CharField(write_only=True, required=False,
-                                         style={"input_type": "password"},
-                                         help_text=_("Required when changing your own password."))  # fmt: skip
+    old_password = serializers.CharField(
+        write_only=True,
+        required=False,
+        style={"input_type": "password"},
+        help_text=_("Required when changing your own password."),
+    )
 
 
 class RoleAssignmentSerializer(serializers.ModelSerializer):
@@ -121,16 +145,24 @@ class RoleAssignmentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RoleAssignment
-        fields = ("id", "user", "username", "role", "label", "division", "unit", "granted_by",
-                  "granted_at")  # fmt: skip
+        fields = (
+            "id",
+            "user",
+            "username",
+            "role",
+            "label",
+            "division",
+            "unit",
+            "granted_by",
+            "granted_at",
+        )
         read_only_fields = fields
 
 
 class RoleAssignmentCreateSerializer(serializers.Serializer):
     user = ScopedPrimaryKeyField(User)
     role = serializers.ChoiceField(choices=Role.choices)
-    division = ScopedPrimaryKeyField(Division, {"is_active": True}, required=False,
-                                     allow_null=True)  # fmt: skip
+    division = ScopedPrimaryKeyField(Division, {"is_active": True}, required=False, allow_null=True)
     unit = ScopedPrimaryKeyField(Unit, {"is_active": True}, required=False, allow_null=True)
 
 

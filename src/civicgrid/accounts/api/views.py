@@ -4,6 +4,7 @@ from typing import Any
 
 import django_filters
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
 from django.db.models import Prefetch, Q
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -68,7 +69,7 @@ class UnitViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedReadOn
         values = dict(data.validated_data)
         values.pop("is_active", None)
         if "division" not in values:
-            from django.core.exceptions import ValidationError  # noqa: PLC0415
+            from django.core.exceptions import ValidationError
 
             raise ValidationError({"division": _("Choose a division.")})
         unit = actions.do_create_unit(actor=request.user, **values)
@@ -81,7 +82,7 @@ class UnitViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedReadOn
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         if "division" in values:
-            from django.core.exceptions import ValidationError  # noqa: PLC0415
+            from django.core.exceptions import ValidationError
 
             raise ValidationError({"division": _("A unit cannot move to another division.")})
         unit = actions.do_update_unit(unit, actor=request.user, **values)
@@ -117,7 +118,11 @@ class UserFilter(ScopedFilterSet):
         return qs.filter(Q(username__icontains=value) | Q(full_name__contains=value))
 
     def with_role(self, qs: Any, name: str, value: str) -> Any:
-        return qs.filter(assignments__role=value).distinct()
+        # Only assignments the requester may see count: a role held outside their area must
+        # not show through the filter any more than in the record itself.
+        user = getattr(self.request, "user", None)
+        held = visible_assignments(user) if user is not None else RoleAssignment.objects.all()
+        return qs.filter(pk__in=held.filter(role=value).values("user_id"))
 
 
 @extend_schema_view(
@@ -148,7 +153,9 @@ class UserViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedReadOn
     def _fresh(self, user: User) -> dict[str, Any]:
         return s.UserSerializer(self.get_queryset().get(pk=user.pk)).data  # type: ignore[return-value]
 
-    @extend_schema(tags=["users"], request=s.UserCreateSerializer, responses={201: s.UserSerializer})
+    @extend_schema(
+        tags=["users"], request=s.UserCreateSerializer, responses={201: s.UserSerializer}
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = s.UserCreateSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
@@ -171,8 +178,12 @@ class UserViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedReadOn
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self.partial_update(request, *args, **kwargs)
 
-    @extend_schema(tags=["users"], request=s.PasswordSerializer, responses={204: None},
-                   summary="Set a new password (your own: give the old one too)")  # fmt: skip
+    @extend_schema(
+        tags=["users"],
+        request=s.PasswordSerializer,
+        responses={204: None},
+        summary="Set a new password (your own: give the old one too)",
+    )
     @action(detail=True, methods=["post"], url_path="set-password")
     def set_password(self, request: Request, pk: str | None = None) -> Response:
         user = self.get_object() if str(pk) != str(request.user.pk) else request.user
@@ -181,8 +192,12 @@ class UserViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedReadOn
         actions.do_set_password(user, actor=request.user, **data.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(tags=["users"], request=None, responses=s.UserSerializer,
-                   summary="Unlock an account locked after failed logins")  # fmt: skip
+    @extend_schema(
+        tags=["users"],
+        request=None,
+        responses=s.UserSerializer,
+        summary="Unlock an account locked after failed logins",
+    )
     @action(detail=True, methods=["post"])
     def unlock(self, request: Request, pk: str | None = None) -> Response:
         user = actions.do_unlock_user(self.get_object(), actor=request.user)
@@ -203,8 +218,9 @@ class AssignmentFilter(ScopedFilterSet):
     list=extend_schema(summary="Role assignments (role × division)", tags=["users"]),
     retrieve=extend_schema(summary="One role assignment", tags=["users"]),
 )
-class RoleAssignmentViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin,
-                            ScopedReadOnlyViewSet):  # fmt: skip
+class RoleAssignmentViewSet(
+    mixins.CreateModelMixin, mixins.DestroyModelMixin, ScopedReadOnlyViewSet
+):
     queryset = RoleAssignment.objects.select_related("user", "division", "unit", "granted_by")
     filterset_class = AssignmentFilter
 
@@ -217,8 +233,11 @@ class RoleAssignmentViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin,
         # Revoking is governed by may_grant (delegation rules), checked in the action.
         return None
 
-    @extend_schema(tags=["users"], request=s.RoleAssignmentCreateSerializer,
-                   responses={201: s.RoleAssignmentSerializer})  # fmt: skip
+    @extend_schema(
+        tags=["users"],
+        request=s.RoleAssignmentCreateSerializer,
+        responses={201: s.RoleAssignmentSerializer},
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = s.RoleAssignmentCreateSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
@@ -243,8 +262,12 @@ class TokenView(APIView):
     permission_classes = [permissions.AllowAny]
     throttle_classes = [LoginThrottle]
 
-    @extend_schema(tags=["auth"], request=s.TokenRequestSerializer,
-                   responses={201: s.TokenResponseSerializer}, auth=[])  # fmt: skip
+    @extend_schema(
+        tags=["auth"],
+        request=s.TokenRequestSerializer,
+        responses={201: s.TokenResponseSerializer},
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         data = s.TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -255,9 +278,16 @@ class TokenView(APIView):
         )
         if user is None:
             raise AuthenticationFailed(_("Wrong user name or password, or the account is locked."))
-        token, key = actions.do_create_token(user, actor=user, name=data.validated_data.get("name", ""))
-        return Response({"token": key, "prefix": token.prefix, "expires_at": token.expires_at},
-                        status=status.HTTP_201_CREATED)  # fmt: skip
+        # Obtaining a token is a login: it ends a run of failures and stamps last_login, the
+        # same as the session login does.
+        user_logged_in.send(sender=type(user), request=request._request, user=user)
+        token, key = actions.do_create_token(
+            user, actor=user, name=data.validated_data.get("name", "")
+        )
+        return Response(
+            {"token": key, "prefix": token.prefix, "expires_at": token.expires_at},
+            status=status.HTTP_201_CREATED,
+        )
 
     @extend_schema(tags=["auth"], request=None, responses={204: None})
     def delete(self, request: Request) -> Response:
