@@ -34,8 +34,11 @@ class AppendOnly(Scoped):
         abstract = True
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
+        if not self._state.adding or kwargs.get("update_fields"):
             raise AppendOnlyError("audit rows are append-only")
+        # Always an INSERT: a new object carrying an existing id would otherwise make Django
+        # try an UPDATE first and silently overwrite that row.
+        kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
