@@ -203,3 +203,51 @@ def test_bulk_create_users_validates_usernames_like_single_creation(
         actions.do_bulk_create_users(rows, actor=None, password=GOOD)
     assert "username" in field_errors(exc)
     assert User.objects.count() == users_before
+
+
+# --- administrators' accounts (三员分立) ------------------------------------------------------
+@pytest.mark.parametrize("role", [Role.SECURITY_ADMIN, Role.AUDIT_ADMIN])
+def test_system_admin_cannot_take_over_another_administrators_account(
+    world: World, role: str
+) -> None:
+    system = world.user(Role.SYSTEM_ADMIN, "A")
+    other = world.user(role, "A1")
+    attempts = {
+        "reset password": lambda: actions.do_set_password(other, actor=system, password=GOOD),
+        "edit": lambda: actions.do_update_user(other, actor=system, email="me@evil.example"),
+        "deactivate": lambda: actions.do_set_active(other, actor=system, active=False),
+        "unlock": lambda: actions.do_unlock_user(other, actor=system),
+    }
+    changes = ObjectChange.objects.count()
+    for name, attempt in attempts.items():
+        with pytest.raises(PermissionDenied):
+            attempt()
+        assert ObjectChange.objects.count() == changes, name
+    other.refresh_from_db()
+    assert other.check_password(PASSWORD)
+    assert other.is_active
+    assert other.email == ""
+    # …while the same system administrator still manages ordinary accounts
+    staff = world.user(Role.CENTRE_STAFF, "A1")
+    actions.do_set_password(staff, actor=system, password=GOOD)
+
+
+def test_system_admin_manages_system_admins_below_but_not_above(world: World) -> None:
+    county = world.user(Role.SYSTEM_ADMIN, "A")
+    township = world.user(Role.SYSTEM_ADMIN, "A1")
+    actions.do_update_user(township, actor=county, full_name="街道系统管理员")
+    # an account homed in the township but administering the whole county
+    boss = actions.do_create_user(
+        actor=None, username="boss", password=PASSWORD, division=world.div["A1"]
+    )
+    actions.do_grant_role(boss, actor=None, role=Role.SYSTEM_ADMIN, division=world.div["A"])
+    with pytest.raises(PermissionDenied):
+        actions.do_update_user(boss, actor=township, full_name="x")
+    actions.do_update_user(boss, actor=county, full_name="区系统管理员")
+
+
+def test_an_administrator_changes_their_own_password(world: World) -> None:
+    audit = world.user(Role.AUDIT_ADMIN, "A")
+    actions.do_set_password(audit, actor=audit, password=GOOD, old_password=PASSWORD)
+    audit.refresh_from_db()
+    assert audit.check_password(GOOD)

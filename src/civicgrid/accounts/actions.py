@@ -52,6 +52,24 @@ def _require_division(actor: Any, data_class: str, division: Division | None, fi
 
 
 # --- users -----------------------------------------------------------------------------------
+def _require_account_change(actor: Any, user: User) -> None:
+    """The system administrator of the area changes accounts — except that an account holding an
+    administrator role is changed only by someone holding that same role over it (三员分立):
+    otherwise a system administrator could reset the audit administrator's password and read
+    the audit trail as them."""
+    if actor is None:
+        return
+    if not can(actor, user, Action.CHANGE):
+        raise PermissionDenied(_("You may not change this account."))
+    if actor.is_superuser:
+        return
+    held = RoleAssignment.objects.filter(user=user, role__in=ADMIN_ROLES).values_list(
+        "role", "division_path"
+    )
+    if any(not actor.holds_role_over(role, path) for role, path in held):
+        raise PermissionDenied(_("You may not change this account."))
+
+
 def _check_username_shape(username: str) -> None:
     if not username:
         raise ValidationError({"username": _("The user name is empty.")})
@@ -124,8 +142,7 @@ def do_update_user(
     email: str | None = None,
     division: Division | None = None,
 ) -> User:
-    if actor is not None and not can(actor, user, Action.CHANGE):
-        raise PermissionDenied(_("You may not change this account."))
+    _require_account_change(actor, user)
     if division is not None:
         _require_division(actor, "account", division, "division")
     with transaction.atomic():
@@ -151,8 +168,7 @@ def do_update_user(
 
 
 def do_set_active(user: User, *, actor: Any, active: bool) -> User:
-    if actor is not None and not can(actor, user, Action.CHANGE):
-        raise PermissionDenied(_("You may not change this account."))
+    _require_account_change(actor, user)
     if actor is not None and actor.pk == user.pk and not active:
         raise ValidationError({"is_active": _("You cannot deactivate your own account.")})
     with transaction.atomic():
@@ -183,8 +199,8 @@ def do_set_password(
     if own:
         if old_password is None or not user.check_password(old_password):
             raise ValidationError({"old_password": _("The current password is wrong.")})
-    elif actor is not None and not can(actor, user, Action.CHANGE):
-        raise PermissionDenied(_("You may not change this account."))
+    else:
+        _require_account_change(actor, user)
     _validate_password(password, user)
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
@@ -203,8 +219,7 @@ def do_set_password(
 
 
 def do_unlock_user(user: User, *, actor: Any) -> User:
-    if actor is not None and not can(actor, user, Action.CHANGE):
-        raise PermissionDenied(_("You may not change this account."))
+    _require_account_change(actor, user)
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         before = snapshot(user, ["locked_until"])
