@@ -7,6 +7,7 @@ migrating it and loading the `city` demo preset there when needed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import sys
@@ -24,19 +25,38 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="civicgrid benchmarks, each measured against the underlying engine in the "
         "same run; results are written to bench/RESULTS.md.",
     )
-    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS),
-                        help="benchmarks to run (default: all)")  # fmt: skip
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="timed runs of each measurement, each side (default 3)")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=1,
-                        help="seed for random points, the province set and the city preset")  # fmt: skip
-    parser.add_argument("--database-url",
-                        help="benchmark database (default: DATABASE_URL with a _bench suffix, or "
-                        f"{database.DEFAULT_URL})")  # fmt: skip
-    parser.add_argument("--reset-db", action="store_true",
-                        help="drop and recreate the benchmark database first")  # fmt: skip
-    parser.add_argument("--no-write", action="store_true",
-                        help=f"print the results only; leave {RESULTS.name} alone")  # fmt: skip
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=BENCHMARKS,
+        default=list(BENCHMARKS),
+        help="benchmarks to run (default: all)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="timed runs of each measurement, each side (default 3)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="seed of the random points, the province cells and the city",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="benchmark database (default: DATABASE_URL with a _bench suffix, or "
+        f"{database.DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--reset-db", action="store_true", help="drop and recreate the benchmark database first"
+    )
+    parser.add_argument(
+        "--no-write",
+        action="store_true",
+        help=f"print the results only; leave {RESULTS.name} alone",
+    )
     locate.add_arguments(parser)
     options = parser.parse_args(argv)
     if options.repeat < 1 or options.points < 1 or options.single_points < 1:
@@ -49,10 +69,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def _command(argv: list[str]) -> str:
     """The command line as typed from the repository root, with the DATABASE_URL it saw."""
     python = Path(sys.executable)
-    try:
+    with contextlib.suppress(ValueError):
         python = python.relative_to(Path.cwd())
-    except ValueError:
-        pass
     env = os.environ.get("DATABASE_URL")
     prefix = f"DATABASE_URL={database.display_url(env)} " if env else ""
     return f"{prefix}{python} -m bench {shlex.join(argv)}".rstrip()
@@ -63,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     command = _command(argv)
     try:
-        url = options.database_url or database.bench_url(os.environ.get("DATABASE_URL"))
+        if options.database_url:
+            url = database.explicit_url(options.database_url)
+        else:
+            url = database.bench_url(os.environ.get("DATABASE_URL"))
         database.ensure(url, reset=options.reset_db)
         database.setup_django(url)
         city = database.ensure_city(options.seed) if "locate" in options.only else ""

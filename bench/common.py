@@ -26,9 +26,11 @@ benchmarks it ran; every section names the command, the date and the machine tha
 
 @dataclass
 class Timing:
-    """Wall-clock seconds of repeated runs of one piece of work."""
+    """Repeated runs of one piece of work: wall-clock seconds, and this process's CPU seconds,
+    which other processes on a busy machine disturb far less than the wall clock."""
 
     runs: list[float] = field(default_factory=list)
+    cpu_runs: list[float] = field(default_factory=list)
 
     @property
     def best(self) -> float:
@@ -37,6 +39,10 @@ class Timing:
     @property
     def median(self) -> float:
         return statistics.median(self.runs)
+
+    @property
+    def best_cpu(self) -> float:
+        return min(self.cpu_runs)
 
 
 @contextlib.contextmanager
@@ -52,11 +58,17 @@ def quiet_gc() -> Iterator[None]:
             gc.enable()
 
 
-def time_once(fn: Callable[[], Any]) -> tuple[float, Any]:
+def time_once(fn: Callable[[], Any], timing: Timing | None = None) -> tuple[float, Any]:
+    """Run `fn` once; return the wall-clock seconds and its result, recording both clocks."""
     with quiet_gc():
+        cpu = time.process_time()
         start = time.perf_counter()
         result = fn()
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu
+    if timing is not None:
+        timing.runs.append(elapsed)
+        timing.cpu_runs.append(cpu)
     return elapsed, result
 
 
@@ -66,20 +78,15 @@ def time_pair(
     """Time both sides `repeat` times, interleaved and alternating who goes first, so that
     load from other processes on the machine falls on both sides alike."""
     bare_t, ours_t = Timing(), Timing()
-    bare_result = ours_result = None
+    results: dict[str, Any] = {}
     for run in range(repeat):
-        order = [(bare, bare_t), (ours, ours_t)]
+        order = [("bare", bare, bare_t), ("ours", ours, ours_t)]
         if run % 2:
             order.reverse()
-        for fn, timing in order:
-            elapsed, result = time_once(fn)
-            timing.runs.append(elapsed)
-            if fn is bare:
-                bare_result = result
-            else:
-                ours_result = result
-            del result
-    return bare_t, ours_t, bare_result, ours_result
+        for side, fn, timing in order:
+            results.pop(side, None)  # free the previous run's answer before timing again
+            results[side] = time_once(fn, timing)[1]
+    return bare_t, ours_t, results["bare"], results["ours"]
 
 
 _libc: Any = None
@@ -131,10 +138,10 @@ def _mem_total() -> int:
 
 def machine() -> dict[str, str]:
     """What the figures depend on: hardware, load at the start, and engine versions."""
-    import django  # noqa: PLC0415
-    import numpy  # noqa: PLC0415
-    import shapely  # noqa: PLC0415
-    from django.db import connection  # noqa: PLC0415
+    import django
+    import numpy
+    import shapely
+    from django.db import connection
 
     model, cores = _cpuinfo()
     if connection.vendor == "postgresql":
@@ -147,8 +154,7 @@ def machine() -> dict[str, str]:
             database = f"SQLite {cursor.fetchone()[0]}"
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return {
-        "CPU": f"{model} — {os.cpu_count()} logical CPUs"
-        + (f" ({cores} cores)" if cores else ""),
+        "CPU": f"{model} — {os.cpu_count()} logical CPUs" + (f" ({cores} cores)" if cores else ""),
         "RAM": f"{_mem_total() / 2**30:.1f} GiB",
         "load average at start (1/5/15 min)": load,
         "OS": f"{platform.system()} {platform.release()}",

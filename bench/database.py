@@ -33,7 +33,7 @@ def bench_url(url: str | None) -> str:
             name += SUFFIX
         return urlunsplit(parts._replace(path="/" + name))
     if parts.scheme == "sqlite":
-        import dj_database_url  # noqa: PLC0415 - the parser settings.py uses
+        import dj_database_url
 
         path = Path(str(dj_database_url.parse(url)["NAME"]))
         if not path.name or str(path) == ":memory:":
@@ -42,6 +42,14 @@ def bench_url(url: str | None) -> str:
             path = path.with_name(path.stem + SUFFIX + path.suffix)
         return f"sqlite:///{path}"
     raise BenchDatabaseError(f"unsupported database URL scheme {parts.scheme!r}")
+
+
+def explicit_url(url: str) -> str:
+    """A URL given on the command line is used as it is, except for a test database."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("postgres") and parts.path.lstrip("/").startswith("test_"):
+        raise BenchDatabaseError(f"refusing to benchmark in a test database ({parts.path[1:]})")
+    return url
 
 
 def display_url(url: str) -> str:
@@ -57,7 +65,7 @@ def ensure(url: str, *, reset: bool = False) -> None:
     """Create the database if it is missing (drop it first with `reset`)."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        import dj_database_url  # noqa: PLC0415
+        import dj_database_url
 
         path = Path(str(dj_database_url.parse(url)["NAME"]))
         if reset:
@@ -65,14 +73,16 @@ def ensure(url: str, *, reset: bool = False) -> None:
                 Path(f"{path}{extra}").unlink(missing_ok=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         return
-    import psycopg  # noqa: PLC0415 - only PostgreSQL runs need it
-    from psycopg import sql  # noqa: PLC0415
+    import psycopg
+    from psycopg import sql
 
     name = parts.path.lstrip("/")
     maintenance = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(maintenance, autocommit=True) as conn:
         if reset:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
         exists = conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone()
         if not exists:
             # UTF-8 ctype as scripts/ensure-postgres.sh does: text search on Chinese needs it.
@@ -85,24 +95,26 @@ def ensure(url: str, *, reset: bool = False) -> None:
             print(f"bench: created database {name}", file=sys.stderr)
 
 
-def setup_django(url: str) -> None:
+def setup_django(url: str, *, migrate: bool = True) -> None:
+    # Set in the environment (not only in settings) so that child processes inherit it.
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "civicgrid.config.settings")
-    import django  # noqa: PLC0415
-    from django.core.management import call_command  # noqa: PLC0415
+    import django
+    from django.core.management import call_command
 
     django.setup()
-    # Idempotent and quick when nothing is pending; keeps the bench database on today's schema.
-    call_command("migrate", interactive=False, verbosity=0)
+    if migrate:
+        # Idempotent and quick when nothing is pending; keeps the bench database current.
+        call_command("migrate", interactive=False, verbosity=0)
 
 
 def ensure_city(seed: int) -> str:
     """Load the `city` preset unless it is there already; say which happened."""
-    from civicgrid.core.context import work_context  # noqa: PLC0415
-    from civicgrid.core.importing import TerminalProgress  # noqa: PLC0415
-    from civicgrid.demo.city import CITY, plan_city  # noqa: PLC0415
-    from civicgrid.demo.load import load_city  # noqa: PLC0415
-    from civicgrid.geo.models import Division, Grid  # noqa: PLC0415
+    from civicgrid.core.context import work_context
+    from civicgrid.core.importing import TerminalProgress
+    from civicgrid.demo.city import CITY, plan_city
+    from civicgrid.demo.load import load_city
+    from civicgrid.geo.models import Division, Grid
 
     if Division.objects.exists():
         grids = Grid.objects.count()
