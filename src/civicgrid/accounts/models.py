@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -14,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from civicgrid.core.paths import minimal_prefixes
-from civicgrid.core.scoping import Scoped, ScopedQuerySet
+from civicgrid.core.scoping import ScopedQuerySet
 from civicgrid.geo.models import Division, Placed
 
 from .choices import UnitKind
@@ -47,7 +48,7 @@ class User(AbstractUser):
 
     audit_exclude = ("password", "last_login", "failed_logins")
 
-    objects = UserManager()
+    objects: ClassVar[UserManager] = UserManager()
 
     class Meta:
         verbose_name = _("user")
@@ -118,7 +119,7 @@ class DepartmentType(models.Model):
 
     @property
     def localized_name(self) -> str:
-        from django.utils.translation import get_language  # noqa: PLC0415
+        from django.utils.translation import get_language
 
         if (get_language() or "").startswith("en") and self.name_en:
             return self.name_en
@@ -240,4 +241,4 @@ class ApiToken(models.Model):
 
 
 def token_lifetime() -> Any:
-    return timezone.timedelta(days=settings.API_TOKEN_DAYS)
+    return dt.timedelta(days=settings.API_TOKEN_DAYS)

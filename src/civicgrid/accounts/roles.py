@@ -115,5 +115,5 @@ CENTRE_LABELS = {
 
 def role_label(role: str, level: int | None = None) -> str:
     if role == Role.CENTRE_STAFF and level in CENTRE_LABELS:
-        return str(CENTRE_LABELS[level])
+        return str(CENTRE_LABELS[Level(level)])
     return str(Role(role).label)

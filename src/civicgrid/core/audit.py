@@ -135,7 +135,7 @@ def _insert_many(rows: list[ObjectChange]) -> None:
         return
     columns = [f for f in ObjectChange._meta.concrete_fields if not f.primary_key]
     table = connection.ops.quote_name(ObjectChange._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
+    names = ", ".join(connection.ops.quote_name(str(f.column)) for f in columns)
     marks = ", ".join(["%s"] * len(columns))
     now = timezone.now()
     params = []

@@ -28,7 +28,7 @@ class AppendOnly(Scoped):
     """Rows that are written once and never changed or removed through the application."""
 
     scope_data_class = "audit"
-    objects = models.Manager.from_queryset(AppendOnlyQuerySet)()  # type: ignore[misc]
+    objects = models.Manager.from_queryset(AppendOnlyQuerySet)()  # type: ignore[assignment, misc]
 
     class Meta:
         abstract = True

@@ -79,7 +79,7 @@ class UnitWriteSerializer(serializers.Serializer):
 
 class AssignmentSummarySerializer(serializers.ModelSerializer):
     division = DivisionRefSerializer(read_only=True)
-    label = serializers.CharField(read_only=True)
+    label = serializers.CharField(read_only=True)  # type: ignore[assignment]
     unit = serializers.CharField(source="unit.name", read_only=True, default=None)
 
     class Meta:
@@ -136,11 +136,15 @@ class PasswordSerializer(serializers.Serializer):
 
 
 class RoleAssignmentSerializer(serializers.ModelSerializer):
-    user = serializers.PrimaryKeyRelatedField(read_only=True)
+    user: serializers.PrimaryKeyRelatedField[User] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
     username = serializers.CharField(source="user.username", read_only=True)
     division = DivisionRefSerializer(read_only=True)
-    unit = serializers.PrimaryKeyRelatedField(read_only=True)
-    label = serializers.CharField(read_only=True)
+    unit: serializers.PrimaryKeyRelatedField[Unit] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
+    label = serializers.CharField(read_only=True)  # type: ignore[assignment]
     granted_by = serializers.CharField(source="granted_by.username", read_only=True, default=None)
 
     class Meta:

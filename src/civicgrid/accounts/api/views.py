@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import django_filters
 from django.contrib.auth import authenticate
@@ -151,7 +151,7 @@ class UserViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedReadOn
         return s.UserSerializer
 
     def _fresh(self, user: User) -> dict[str, Any]:
-        return s.UserSerializer(self.get_queryset().get(pk=user.pk)).data  # type: ignore[return-value]
+        return s.UserSerializer(self.get_queryset().get(pk=user.pk)).data
 
     @extend_schema(
         tags=["users"], request=s.UserCreateSerializer, responses={201: s.UserSerializer}
@@ -186,7 +186,7 @@ class UserViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedReadOn
     )
     @action(detail=True, methods=["post"], url_path="set-password")
     def set_password(self, request: Request, pk: str | None = None) -> Response:
-        user = self.get_object() if str(pk) != str(request.user.pk) else request.user
+        user: User = self.get_object() if str(pk) != str(request.user.pk) else request.user  # type: ignore[assignment]
         data = s.PasswordSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         actions.do_set_password(user, actor=request.user, **data.validated_data)
@@ -302,7 +302,7 @@ class MeView(APIView):
 
     @extend_schema(tags=["auth"], responses=s.MeSerializer)
     def get(self, request: Request) -> Response:
-        user = request.user
+        user = cast(User, request.user)  # IsAuthenticated: never the anonymous user here
         assignments = RoleAssignment.objects.filter(user=user).select_related("division", "unit")
         return Response(
             {

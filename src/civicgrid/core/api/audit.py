@@ -18,8 +18,21 @@ class ObjectChangeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ObjectChange
-        fields = ("id", "time", "actor", "actor_name", "request_id", "kind", "action",
-                  "object_type", "object_id", "object_repr", "division_path", "before", "after")  # fmt: skip
+        fields = (
+            "id",
+            "time",
+            "actor",
+            "actor_name",
+            "request_id",
+            "kind",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "division_path",
+            "before",
+            "after",
+        )
         read_only_fields = fields
 
     def get_object_type(self, obj: ObjectChange) -> str:
@@ -31,8 +44,20 @@ class AccessLogSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AccessLog
-        fields = ("id", "time", "actor", "actor_name", "request_id", "action", "object_type",
-                  "object_id", "object_repr", "division_path", "fields", "reason")  # fmt: skip
+        fields = (
+            "id",
+            "time",
+            "actor",
+            "actor_name",
+            "request_id",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "division_path",
+            "fields",
+            "reason",
+        )
         read_only_fields = fields
 
     def get_object_type(self, obj: AccessLog) -> str:
@@ -58,15 +83,32 @@ class ObjectChangeFilter(AuditFilter):
 
     class Meta:
         model = ObjectChange
-        fields = ("under", "object_type", "object_id", "actor", "action", "kind", "request_id",
-                  "since", "until")  # fmt: skip
+        fields = (
+            "under",
+            "object_type",
+            "object_id",
+            "actor",
+            "action",
+            "kind",
+            "request_id",
+            "since",
+            "until",
+        )
 
 
 class AccessLogFilter(AuditFilter):
     class Meta:
         model = AccessLog
-        fields = ("under", "object_type", "object_id", "actor", "action", "request_id",
-                  "since", "until")  # fmt: skip
+        fields = (
+            "under",
+            "object_type",
+            "object_id",
+            "actor",
+            "action",
+            "request_id",
+            "since",
+            "until",
+        )
 
 
 @extend_schema_view(

@@ -33,7 +33,7 @@ def validation_error_dict(error: DjangoValidationError) -> dict[str, list[str]]:
 
 def _flatten(detail: Any) -> dict[str, Any]:
     if isinstance(detail, dict):
-        return {key: value for key, value in detail.items()}
+        return dict(detail)
     if isinstance(detail, list):
         return {"non_field_errors": detail}
     return {"non_field_errors": [detail]}

@@ -17,7 +17,7 @@ def division_path_for_code(code: str, user: Any = None, *, field: str = "under")
     """The path of the active division with this code. Given the requesting user, only a
     division that user may see counts: a code outside their area gets the very answer a code
     that does not exist gets, so the answer never tells whether a division exists."""
-    from civicgrid.geo.models import Division  # noqa: PLC0415
+    from civicgrid.geo.models import Division
 
     divisions = Division.objects.filter(code=str(code).strip(), is_active=True)
     if user is not None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -20,8 +20,19 @@ class ImportJobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ImportJob
-        fields = ("id", "kind", "original_name", "options", "status", "progress", "total",
-                  "report", "created_by", "created_at", "finished_at")  # fmt: skip
+        fields = (
+            "id",
+            "kind",
+            "original_name",
+            "options",
+            "status",
+            "progress",
+            "total",
+            "report",
+            "created_by",
+            "created_at",
+            "finished_at",
+        )
         read_only_fields = fields
 
 
@@ -32,12 +43,15 @@ class ImportJobCreateSerializer(serializers.Serializer):
         default=False, help_text=_("Import the good rows and list the bad ones.")
     )
     dry_run = serializers.BooleanField(default=False, help_text=_("Only check; write nothing."))
-    crs = serializers.ChoiceField(choices=[("wgs84", "WGS-84"), ("gcj02", "GCJ-02")],
-                                  default="wgs84", help_text=_("Datum of boundary coordinates."))  # fmt: skip
+    crs = serializers.ChoiceField(
+        choices=[("wgs84", "WGS-84"), ("gcj02", "GCJ-02")],
+        default="wgs84",
+        help_text=_("Datum of boundary coordinates."),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = jobs.kind_choices()
+        cast(serializers.ChoiceField, self.fields["kind"]).choices = jobs.kind_choices()
 
 
 @extend_schema_view(
@@ -53,8 +67,9 @@ class ImportJobViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
     def get_serializer_class(self) -> Any:
         return ImportJobCreateSerializer if self.action == "create" else ImportJobSerializer
 
-    @extend_schema(tags=["imports"], request=ImportJobCreateSerializer,
-                   responses={202: ImportJobSerializer})  # fmt: skip
+    @extend_schema(
+        tags=["imports"], request=ImportJobCreateSerializer, responses={202: ImportJobSerializer}
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = ImportJobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)

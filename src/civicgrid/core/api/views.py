@@ -21,13 +21,13 @@ SAFE = {"GET", "HEAD", "OPTIONS"}
 
 
 class ScopedViewSetMixin:
-    queryset: models.QuerySet
+    queryset: Any
     request: Any
     kwargs: dict[str, Any]
     lookup_field = "pk"
 
     def get_queryset(self) -> models.QuerySet:
-        return self.queryset.all().restrict(self.request.user, Action.VIEW)  # type: ignore[attr-defined]
+        return self.queryset.all().restrict(self.request.user, Action.VIEW)
 
     def get_object(self) -> Any:
         queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]

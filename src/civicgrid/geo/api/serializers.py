@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
@@ -25,9 +25,21 @@ class DivisionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Division
-        fields = ("id", "code", "name", "level", "level_name", "path", "parent", "is_active",
-                  "has_boundary", "bbox", "centroid", "area_m2")  # fmt: skip
-        read_only_fields = fields
+        fields: tuple[str, ...] = (
+            "id",
+            "code",
+            "name",
+            "level",
+            "level_name",
+            "path",
+            "parent",
+            "is_active",
+            "has_boundary",
+            "bbox",
+            "centroid",
+            "area_m2",
+        )
+        read_only_fields: tuple[str, ...] = fields
 
     def get_has_boundary(self, obj: Division) -> bool:
         return obj.min_lng is not None
@@ -51,8 +63,13 @@ class DivisionDetailSerializer(DivisionSerializer):
     boundary = serializers.JSONField(read_only=True)
 
     class Meta(DivisionSerializer.Meta):
-        fields = (*DivisionSerializer.Meta.fields, "ancestors", "children_count", "boundary")
-        read_only_fields = fields
+        fields: tuple[str, ...] = (
+            *DivisionSerializer.Meta.fields,
+            "ancestors",
+            "children_count",
+            "boundary",
+        )
+        read_only_fields: tuple[str, ...] = fields
 
     @extend_schema_field(DivisionRefSerializer(many=True))
     def get_ancestors(self, obj: Division) -> list[dict[str, Any]]:
@@ -63,7 +80,10 @@ class DivisionDetailSerializer(DivisionSerializer):
 
 
 class DivisionCreateSerializer(serializers.Serializer):
-    parent = serializers.PrimaryKeyRelatedField(queryset=Division.objects.none(), allow_null=True)
+    # (DRF pops declared fields off the class: no clash with Field.parent at run time)
+    parent = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]
+        queryset=Division.objects.none(), allow_null=True
+    )
     code = serializers.CharField(max_length=15)
     name = serializers.CharField(max_length=100)
     level = serializers.ChoiceField(choices=Level.choices, required=False)
@@ -72,9 +92,8 @@ class DivisionCreateSerializer(serializers.Serializer):
         super().__init__(*args, **kwargs)
         request = self.context.get("request")
         if request is not None:
-            self.fields["parent"].queryset = Division.objects.filter(is_active=True).restrict(
-                request.user, "view"
-            )
+            visible = Division.objects.filter(is_active=True).restrict(request.user, "view")
+            cast(Any, self.fields["parent"]).queryset = visible
 
 
 class DivisionUpdateSerializer(serializers.Serializer):
@@ -99,8 +118,21 @@ class GridSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Grid
-        fields = ("id", "code", "name", "parent", "kind", "dedicated_type", "setting",
-                  "households", "residents", "sizing", "workers", "centroid", "area_m2")  # fmt: skip
+        fields = (
+            "id",
+            "code",
+            "name",
+            "parent",
+            "kind",
+            "dedicated_type",
+            "setting",
+            "households",
+            "residents",
+            "sizing",
+            "workers",
+            "centroid",
+            "area_m2",
+        )
         read_only_fields = fields
 
     @extend_schema_field(WorkerSerializer(many=True))
@@ -122,10 +154,12 @@ class GridUpdateSerializer(serializers.Serializer):
         choices=[("", "—"), *DedicatedType.choices], required=False, allow_blank=True
     )
     setting = serializers.ChoiceField(choices=Setting.choices, required=False)
-    households = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False,
-                                          allow_null=True)  # fmt: skip
-    residents = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False,
-                                         allow_null=True)  # fmt: skip
+    households = serializers.IntegerField(
+        min_value=0, max_value=1_000_000, required=False, allow_null=True
+    )
+    residents = serializers.IntegerField(
+        min_value=0, max_value=1_000_000, required=False, allow_null=True
+    )
 
 
 class GridCreateSerializer(DivisionCreateSerializer, GridUpdateSerializer):
@@ -135,8 +169,11 @@ class GridCreateSerializer(DivisionCreateSerializer, GridUpdateSerializer):
 class LocateQuerySerializer(serializers.Serializer):
     lat = serializers.FloatField(min_value=-90, max_value=90, label=_("latitude"))
     lng = serializers.FloatField(min_value=-180, max_value=180, label=_("longitude"))
-    crs = serializers.ChoiceField(choices=[("wgs84", "WGS-84"), ("gcj02", "GCJ-02")],
-                                  default="wgs84", label=_("datum of the point"))  # fmt: skip
+    crs = serializers.ChoiceField(
+        choices=[("wgs84", "WGS-84"), ("gcj02", "GCJ-02")],
+        default="wgs84",
+        label=_("datum of the point"),
+    )
 
 
 class LocateResultSerializer(serializers.Serializer):

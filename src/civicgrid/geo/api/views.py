@@ -39,15 +39,18 @@ class DivisionFilter(ScopedFilterSet):
 
     def search(self, qs: Any, name: str, value: str) -> Any:
         value = value.strip()
-        return qs.filter(code__startswith=value) if value.isdigit() else qs.filter(
-            name__contains=value
+        return (
+            qs.filter(code__startswith=value)
+            if value.isdigit()
+            else qs.filter(name__contains=value)
         )
 
 
 @extend_schema_view(
     list=extend_schema(summary="List divisions in your area", tags=["divisions"]),
-    retrieve=extend_schema(summary="One division with its ancestors and boundary",
-                           tags=["divisions"]),  # fmt: skip
+    retrieve=extend_schema(
+        summary="One division with its ancestors and boundary", tags=["divisions"]
+    ),
 )
 class DivisionViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedReadOnlyViewSet):
     """The division tree: province → city → county → township → community → grid."""
@@ -71,16 +74,20 @@ class DivisionViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedRe
             return s.DivisionUpdateSerializer
         return s.DivisionSerializer
 
-    @extend_schema(tags=["divisions"], request=s.DivisionCreateSerializer,
-                   responses={201: s.DivisionDetailSerializer})  # fmt: skip
+    @extend_schema(
+        tags=["divisions"],
+        request=s.DivisionCreateSerializer,
+        responses={201: s.DivisionDetailSerializer},
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = s.DivisionCreateSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         division = actions.do_create_division(actor=request.user, **data.validated_data)
         return Response(s.DivisionDetailSerializer(division).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(tags=["divisions"], request=s.DivisionUpdateSerializer,
-                   responses=s.DivisionDetailSerializer)  # fmt: skip
+    @extend_schema(
+        tags=["divisions"], request=s.DivisionUpdateSerializer, responses=s.DivisionDetailSerializer
+    )
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         division = self.get_object()
         data = s.DivisionUpdateSerializer(data=request.data)
@@ -153,10 +160,14 @@ class GridViewSet(mixins.UpdateModelMixin, ScopedReadOnlyViewSet):
         tags=["grids"],
         summary="Grids as a GeoJSON FeatureCollection",
         parameters=[
-            OpenApiParameter("crs", str, enum=["wgs84", "gcj02"],
-                             description="Datum of the output (gcj02 for AMap/Tencent tiles)."),
+            OpenApiParameter(
+                "crs",
+                str,
+                enum=["wgs84", "gcj02"],
+                description="Datum of the output (gcj02 for AMap/Tencent tiles).",
+            ),
             OpenApiParameter("simplify", float, description="Simplify edges by this many metres."),
-        ],  # fmt: skip
+        ],
         responses={200: OpenApiTypes.OBJECT},
     )
     @action(detail=False, methods=["get"])
@@ -174,8 +185,12 @@ class GridViewSet(mixins.UpdateModelMixin, ScopedReadOnlyViewSet):
         count = queryset.count()
         if count > GEOJSON_LIMIT:
             raise ValidationError(
-                {"under": [_("%(n)d grids is too many for one map: choose a smaller area.")
-                           % {"n": count}]}  # fmt: skip
+                {
+                    "under": [
+                        _("%(n)d grids is too many for one map: choose a smaller area.")
+                        % {"n": count}
+                    ]
+                }
             )
         collection = selectors.feature_collection(queryset, crs=crs, simplify_m=simplify)
         return Response(collection, content_type="application/geo+json")
@@ -195,7 +210,7 @@ class LocateView(APIView):
         query.is_valid(raise_exception=True)
         lat, lng = query.validated_data["lat"], query.validated_data["lng"]
         if query.validated_data["crs"] == "gcj02":
-            from civicgrid.geo.coords import gcj02_to_wgs84  # noqa: PLC0415
+            from civicgrid.geo.coords import gcj02_to_wgs84
 
             lng, lat = gcj02_to_wgs84(lng, lat)
         grid_id = locate(lng, lat)
@@ -203,8 +218,10 @@ class LocateView(APIView):
         if grid_id is not None:
             grid = selectors.visible_grids(request.user).filter(pk=grid_id).first()
         if grid is None:
-            raise NotFound(_("The point (%(lat).6f, %(lng).6f) lies in no grid of your area.")
-                           % {"lat": lat, "lng": lng})  # fmt: skip
+            raise NotFound(
+                _("The point (%(lat).6f, %(lng).6f) lies in no grid of your area.")
+                % {"lat": lat, "lng": lng}
+            )
         grid = selectors.with_workers([grid])[0]
         return Response(
             {
@@ -236,8 +253,12 @@ class CoverageIssueViewSet(ScopedReadOnlyViewSet):
 class CoverageCheckView(ScopedViewSetMixin, APIView):
     """Queue a fresh coverage check of every community under a division."""
 
-    @extend_schema(tags=["grids"], summary="Re-check coverage (background)",
-                   request=s.CoverageCheckRequestSerializer, responses={202: OpenApiTypes.OBJECT})  # fmt: skip
+    @extend_schema(
+        tags=["grids"],
+        summary="Re-check coverage (background)",
+        request=s.CoverageCheckRequestSerializer,
+        responses={202: OpenApiTypes.OBJECT},
+    )
     def post(self, request: Request) -> Response:
         data = s.CoverageCheckRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -245,21 +266,25 @@ class CoverageCheckView(ScopedViewSetMixin, APIView):
         path = division_path_for_code(data.validated_data["under"], request.user)
         division = Division.objects.get(path=path, is_active=True)
         if not can(request.user, division, Action.CHANGE):
-            from rest_framework.exceptions import PermissionDenied  # noqa: PLC0415
+            from rest_framework.exceptions import PermissionDenied
 
             raise PermissionDenied()
         ids = coverage.communities_under(path)
         result = check_coverage.enqueue(ids)
-        return Response({"communities": len(ids), "task": str(result.id)},
-                        status=status.HTTP_202_ACCEPTED)  # fmt: skip
+        return Response(
+            {"communities": len(ids), "task": str(result.id)}, status=status.HTTP_202_ACCEPTED
+        )
 
 
 class SizingSummaryView(APIView):
     """Counts of grids by sizing status and of coverage issues, for a subtree."""
 
-    @extend_schema(tags=["grids"], summary="Sizing and coverage summary",
-                   parameters=[OpenApiParameter("under", str, description="division code")],
-                   responses=s.SizingSummarySerializer)  # fmt: skip
+    @extend_schema(
+        tags=["grids"],
+        summary="Sizing and coverage summary",
+        parameters=[OpenApiParameter("under", str, description="division code")],
+        responses=s.SizingSummarySerializer,
+    )
     def get(self, request: Request) -> Response:
         grids = selectors.visible_grids(request.user)
         issues = CoverageIssue.objects.restrict(request.user)
@@ -276,4 +301,3 @@ class SizingSummaryView(APIView):
                 "coverage_issues": selectors.coverage_summary(issues),
             }
         )
-
