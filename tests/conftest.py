@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from civicgrid.geo.locate import reset_index
@@ -47,6 +48,15 @@ def _fast_and_isolated(settings: Any) -> Iterator[None]:
     reset_index()
     yield
     reset_index()
+
+
+@pytest.fixture(autouse=True)
+def _english_unless_asked() -> Iterator[None]:
+    """Outside a request the default language (Chinese) would apply to messages raised by
+    actions and printed by commands; tests read and assert the English source strings, and
+    switch to Chinese explicitly where the language is what they test."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

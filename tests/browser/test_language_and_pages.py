@@ -17,11 +17,11 @@ def test_login_page_is_chinese_by_default_and_switches_to_english(page):
     # The browser asks for English (locale en-US); the deployment's default still wins.
     page.goto(page.base + "/accounts/login/")
     assert "登录" in page.inner_text("h1")
-    page.select_option("#cg-language", "en")
-    page.wait_for_load_state("load")
+    with page.expect_navigation():
+        page.select_option("#cg-language", "en")
     assert "Log in" in page.inner_text("h1")
-    page.select_option("#cg-language", "zh-hans")
-    page.wait_for_load_state("load")
+    with page.expect_navigation():
+        page.select_option("#cg-language", "zh-hans")
     assert "登录" in page.inner_text("h1")
 
 
