@@ -200,11 +200,25 @@ def probe(set_name: str, seed: int, province_grids: int) -> dict[str, float]:
 
 
 def probe_in_child(set_name: str, options: argparse.Namespace) -> dict[str, float]:
-    command = [sys.executable, "-m", "bench.locate", "--probe", set_name, "--seed",
-               str(options.seed), "--province-grids", str(options.province_grids)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "bench.locate",
+        "--probe",
+        set_name,
+        "--seed",
+        str(options.seed),
+        "--province-grids",
+        str(options.province_grids),
+    ]
     # The child inherits DATABASE_URL, which bench.database.setup_django set to the bench one.
-    done = subprocess.run(command, cwd=Path(__file__).resolve().parent.parent,
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        command,
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"memory probe for {set_name} failed:\n{done.stderr[-3000:]}")
     line = next(x for x in reversed(done.stdout.splitlines()) if x.startswith(PROBE_MARK))
@@ -214,8 +228,11 @@ def probe_in_child(set_name: str, options: argparse.Namespace) -> dict[str, floa
 def city_set(options: argparse.Namespace) -> tuple[DataSet, Any, Callable[[float, float], Any]]:
     from civicgrid.geo.locate import locate
 
-    data = DataSet("city", "`city` demo preset, read from the database",
-                   "`get_index()` at process start: DB read, GeoJSON → shapely, tree")  # fmt: skip
+    data = DataSet(
+        "city",
+        "`city` demo preset, read from the database",
+        "`get_index()` at process start: DB read, GeoJSON → shapely, tree",
+    )
     _say("city: build time and memory in a fresh process")
     data.probe = probe_in_child("city", options)
     _say(f"city: building the index from the database × {options.repeat}")
@@ -232,8 +249,11 @@ def province_set(options: argparse.Namespace) -> tuple[DataSet, Any, None]:
     from civicgrid.geo.locate import GridIndex
 
     count = options.province_grids
-    data = DataSet("province", f"{count:,} Voronoi cells tiling a 6°×6° square, in memory",
-                   "`GridIndex(ids, polygons, priority)` over polygons in memory")  # fmt: skip
+    data = DataSet(
+        "province",
+        f"{count:,} Voronoi cells tiling a 6°×6° square, in memory",
+        "`GridIndex(ids, polygons, priority)` over polygons in memory",
+    )
     _say(f"province: build time and memory in a fresh process ({count:,} cells)")
     data.probe = probe_in_child("province", options)
     _say(f"province: generating {count:,} cells")
@@ -320,8 +340,9 @@ def measure(
         ("one point at a time: `GridIndex.locate` vs `query(Point)`", index.locate)
     ]
     if public_locate is not None:
-        singles.append(("one point at a time: `locate()` (+ version stamp) vs `query(Point)`",
-                        public_locate))  # fmt: skip
+        singles.append(
+            ("one point at a time: `locate()` (+ version stamp) vs `query(Point)`", public_locate)
+        )
     agreement.single_points = m
     for label, fn in singles:
         _say(f"{data.name}: {label.split(':')[1].strip()}, {m:,} points × {repeat} runs each side")
@@ -355,14 +376,30 @@ def _render(
             ok = mode.ratio >= TARGET
             if not ok:
                 shortfalls.append(f"{data.name} / {mode.name}")
-            throughput.append([
-                data.name, mode.name, f"{mode.points:,}",
-                rate(mode.points, mode.bare.best), rate(mode.points, mode.ours.best),
-                f"**{mode.ratio:.2f}**", f"{mode.best_ratio:.2f}", f"{mode.cpu_ratio:.2f}",
-                "yes" if ok else "**no**",
-            ])  # fmt: skip
-    header = ["data set", "mode", "points", "bare shapely (points/s)", "ours (points/s)",
-              "ours ÷ bare", "(best runs)", "(CPU time)", f"≥ {TARGET}"]  # fmt: skip
+            throughput.append(
+                [
+                    data.name,
+                    mode.name,
+                    f"{mode.points:,}",
+                    rate(mode.points, mode.bare.best),
+                    rate(mode.points, mode.ours.best),
+                    f"**{mode.ratio:.2f}**",
+                    f"{mode.best_ratio:.2f}",
+                    f"{mode.cpu_ratio:.2f}",
+                    "yes" if ok else "**no**",
+                ]
+            )
+    header = [
+        "data set",
+        "mode",
+        "points",
+        "bare shapely (points/s)",
+        "ours (points/s)",
+        "ours ÷ bare",
+        "(best runs)",
+        "(CPU time)",
+        f"≥ {TARGET}",
+    ]
 
     def probe(key: str) -> list[str]:
         return [mib(d.probe[key]) for d in results]
@@ -371,32 +408,50 @@ def _render(
         ["grids", *(f"{d.grids:,}" for d in results)],
         ["ours: what the build covers", *(d.build_label for d in results)],
         ["ours: build time in a fresh process", *(_ms(d.probe["build_seconds"]) for d in results)],
-        [f"ours: build time in the benchmark process, best of {r}",
-         *(_ms(d.ours_build.best) for d in results)],
+        [
+            f"ours: build time in the benchmark process, best of {r}",
+            *(_ms(d.ours_build.best) for d in results),
+        ],
         ["ours: memory, RSS growth over the build", *probe("ours_rss")],
-        ["ours: Python heap (tracemalloc) kept / peak during the build",
-         *(f"{mib(d.probe['traced_kept'])} / {mib(d.probe['traced_peak'])}" for d in results)],
-        [f"bare: `STRtree(polygons)` build, best of {r}",
-         *(_ms(d.bare_build.best) for d in results)],
+        [
+            "ours: Python heap (tracemalloc) kept / peak during the build",
+            *(f"{mib(d.probe['traced_kept'])} / {mib(d.probe['traced_peak'])}" for d in results),
+        ],
+        [
+            f"bare: `STRtree(polygons)` build, best of {r}",
+            *(_ms(d.bare_build.best) for d in results),
+        ],
         ["bare: memory, RSS growth for the tree", *probe("bare_tree_rss")],
         ["(the polygons as shapely/GEOS objects, RSS)", *probe("geometry_rss")],
-    ]  # fmt: skip
+    ]
 
     checks = []
     for d in results:
         a = d.agreement
         assert a is not None
-        checks.append([
-            d.name, f"{a.points:,}", f"{a.in_no_grid:,}", f"{a.in_several:,}",
-            f"{a.vector_wrong:,} wrong, {a.vector_tied:,} tied",
-            f"{a.single_mismatch:,} of {a.single_points:,} × {len(d.modes) - 1} path(s)",
-        ])  # fmt: skip
-    check_header = ["data set", "points", "in no grid", "in ≥ 2 grids", "vectorised: ours ≠ bare",
-                    "one at a time: ≠ bare or ≠ vectorised"]  # fmt: skip
+        checks.append(
+            [
+                d.name,
+                f"{a.points:,}",
+                f"{a.in_no_grid:,}",
+                f"{a.in_several:,}",
+                f"{a.vector_wrong:,} wrong, {a.vector_tied:,} tied",
+                f"{a.single_mismatch:,} of {a.single_points:,} × {len(d.modes) - 1} path(s)",
+            ]
+        )
+    check_header = [
+        "data set",
+        "points",
+        "in no grid",
+        "in ≥ 2 grids",
+        "vectorised: ours ≠ bare",
+        "one at a time: ≠ bare or ≠ vectorised",
+    ]
 
     if shortfalls:
-        verdict = (f"**Target missed** (ours below {TARGET} × bare) in: "
-                   + "; ".join(shortfalls) + ".")  # fmt: skip
+        verdict = (
+            f"**Target missed** (ours below {TARGET} × bare) in: " + "; ".join(shortfalls) + "."
+        )
     else:
         verdict = f"Target met: ours ≥ {TARGET} × bare shapely in every mode."
     sets = "\n".join(f"- {d.name}: {d.description}" for d in results)

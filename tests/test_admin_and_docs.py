@@ -67,7 +67,15 @@ def test_api_docs_use_no_cdn():
     schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    for path in ("/api/v1/divisions/", "/api/v1/grids/", "/api/v1/grids/geojson/",
-                 "/api/v1/units/", "/api/v1/users/", "/api/v1/role-assignments/",
-                 "/api/v1/locate/", "/api/v1/audit/changes/", "/api/v1/imports/"):  # fmt: skip
+    for path in (
+        "/api/v1/divisions/",
+        "/api/v1/grids/",
+        "/api/v1/grids/geojson/",
+        "/api/v1/units/",
+        "/api/v1/users/",
+        "/api/v1/role-assignments/",
+        "/api/v1/locate/",
+        "/api/v1/audit/changes/",
+        "/api/v1/imports/",
+    ):
         assert path in paths, path

@@ -35,26 +35,37 @@ RELATIONS = {
 }
 IN_SCOPE = {"own", "child"}
 # Who may read user accounts, change divisions/units, read the audit trail — by hand.
-READS_ACCOUNTS = {"grid_leader", "centre_staff", "leader", "system_admin", "security_admin",
-                  "audit_admin"}  # fmt: skip
+READS_ACCOUNTS = {
+    "grid_leader",
+    "centre_staff",
+    "leader",
+    "system_admin",
+    "security_admin",
+    "audit_admin",
+}
 CHANGES_GEO_AND_UNITS = {"system_admin"}
 READS_AUDIT = {"audit_admin"}
 
-CASES = [(role, relation) for role in HOME for relation in ("own", "child", "parent", "sibling",
-                                                              "other")]  # fmt: skip
+CASES = [
+    (role, relation) for role in HOME for relation in ("own", "child", "parent", "sibling", "other")
+]
 
 
 @pytest.fixture
 def setup(db):
     world = build_world()
     department = accounts.do_create_unit(
-        actor=None, division=world.div["A1"], name="市中街道城管科", kind=UnitKind.DEPARTMENT,
+        actor=None,
+        division=world.div["A1"],
+        name="市中街道城管科",
+        kind=UnitKind.DEPARTMENT,
         department_type=DepartmentType.objects.get(code="urban_management"),
-    )  # fmt: skip
+    )
     world.units["dept-A1"] = department
     for key in ("A1", "A1a", "A1a1", "A", "A2", "A1b", "B1", "B1a", "A1a2", "B1a1"):
-        accounts.do_create_user(actor=None, username=f"home-{key}", password=PASSWORD,
-                                division=world.div[key])  # fmt: skip
+        accounts.do_create_user(
+            actor=None, username=f"home-{key}", password=PASSWORD, division=world.div[key]
+        )
     return world
 
 
@@ -128,8 +139,9 @@ def test_unit_edit_page(setup, role, relation):
     unit = world.units.get(f"centre-{key}")
     if unit is None:
         pytest.skip("no unit sits at a grid")
-    response = client.post(f"/units/{unit.pk}/edit/", {"name": unit.name, "kind": "centre",
-                                                        "phone": "0543-1234567"})  # fmt: skip
+    response = client.post(
+        f"/units/{unit.pk}/edit/", {"name": unit.name, "kind": "centre", "phone": "0543-1234567"}
+    )
     unit.refresh_from_db()
     if relation in IN_SCOPE and role in CHANGES_GEO_AND_UNITS:
         assert response.status_code == 302 and unit.phone == "0543-1234567"
@@ -154,7 +166,15 @@ def test_audit_pages(setup, role, relation):
 
 def test_anonymous_is_sent_to_login(setup):
     client = Client()
-    for url in ("/", "/map/", "/divisions/", "/sizing/", "/users/", "/units/", "/imports/",
-                "/audit/"):  # fmt: skip
+    for url in (
+        "/",
+        "/map/",
+        "/divisions/",
+        "/sizing/",
+        "/users/",
+        "/units/",
+        "/imports/",
+        "/audit/",
+    ):
         response = client.get(url)
         assert response.status_code == 302 and "/accounts/login/" in response["Location"], url

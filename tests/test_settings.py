@@ -29,8 +29,11 @@ def civicgrid(*args: str, env: dict[str, str], tmp_path) -> subprocess.Completed
     clean.update(env)
     return subprocess.run(
         [sys.executable, "-m", "civicgrid.cli", *args],
-        env=clean, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_production_check_deploy_is_clean(tmp_path):

@@ -25,8 +25,16 @@ LOCALE = "zh_Hans"
 PO_FILE = PACKAGE_DIR / "locale" / LOCALE / "LC_MESSAGES" / "django.po"
 MO_FILE = PO_FILE.with_suffix(".mo")
 # The options of the documented makemessages command (the demo's Chinese place names are data).
-MAKEMESSAGES = ["makemessages", "-l", LOCALE, "--no-obsolete",
-                "--ignore", "static/*", "--ignore", "demo/*"]  # fmt: skip
+MAKEMESSAGES = [
+    "makemessages",
+    "-l",
+    LOCALE,
+    "--no-obsolete",
+    "--ignore",
+    "static/*",
+    "--ignore",
+    "demo/*",
+]
 
 # printf-style conversions (named or not), Django template variables and str.format fields.
 PLACEHOLDER = re.compile(
@@ -180,13 +188,20 @@ def test_catalogue_is_up_to_date_with_the_code(tmp_path: Path, catalogue: list[E
     # An empty locale folder of its own, so that makemessages writes into the copy and never
     # into the real catalogue (LOCALE_PATHS points at the source tree).
     (copy / "locale").mkdir()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "civicgrid.config.settings",
-           "CIVICGRID_VAR_DIR": str(tmp_path / "var")}  # fmt: skip
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "civicgrid.config.settings",
+        "CIVICGRID_VAR_DIR": str(tmp_path / "var"),
+    }
     result = subprocess.run(
         # -P: the copy (the working directory) must not shadow installed modules.
         [sys.executable, "-P", "-c", "from civicgrid.cli import main; main()", *MAKEMESSAGES],
-        cwd=copy, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     fresh = copy / "locale" / LOCALE / "LC_MESSAGES" / "django.po"
     assert fresh.exists(), result.stdout + result.stderr
@@ -226,11 +241,21 @@ def compiled_catalogue() -> Path:
         try:
             if not MO_FILE.exists() or MO_FILE.stat().st_mtime < PO_FILE.stat().st_mtime:
                 result = subprocess.run(
-                    [sys.executable, "-P", "-c", "from civicgrid.cli import main; main()",
-                     "compilemessages", "-l", LOCALE],
-                    cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=300,
+                    [
+                        sys.executable,
+                        "-P",
+                        "-c",
+                        "from civicgrid.cli import main; main()",
+                        "compilemessages",
+                        "-l",
+                        LOCALE,
+                    ],
+                    cwd=PACKAGE_DIR,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
                     env={**os.environ, "DJANGO_SETTINGS_MODULE": "civicgrid.config.settings"},
-                )  # fmt: skip
+                )
                 assert result.returncode == 0, result.stdout + result.stderr
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

@@ -33,17 +33,19 @@ def _database_url() -> str:
 
 
 def test_import_job_runs_in_a_worker_process(settings, tmp_path):
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend",
-                                  "QUEUES": ["default"]}}  # fmt: skip
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}
+    }
     settings.MEDIA_ROOT = str(tmp_path)
     build_world(with_boundaries=False)
     from civicgrid.accounts.models import User
 
     actor = User.objects.create_superuser("root", password="root-pass-12345")
     job = jobs.do_create_import_job(
-        actor=actor, kind="divisions",
+        actor=actor,
+        kind="divisions",
         upload=SimpleUploadedFile("new.csv", CSV.encode(), content_type="text/csv"),
-    )  # fmt: skip
+    )
     # Queued in the database, not run: nothing has happened yet.
     assert DBTaskResult.objects.count() == 1
     job.refresh_from_db()
@@ -54,8 +56,11 @@ def test_import_job_runs_in_a_worker_process(settings, tmp_path):
     env.pop("CIVICGRID_TASKS", None)
     result = subprocess.run(
         [sys.executable, "-m", "civicgrid.cli", "db_worker", "--batch", "--no-startup-delay"],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
 
     job = ImportJob.objects.get(pk=job.pk)

@@ -78,9 +78,12 @@ class World:
             actor=None, username=username, password=PASSWORD, division=division
         )
         accounts.do_grant_role(
-            user, actor=None, role=role, division=division,
+            user,
+            actor=None,
+            role=role,
+            division=division,
             unit=self.units[unit] if unit else None,
-        )  # fmt: skip
+        )
         self.users[username] = user
         return User.objects.get(pk=user.pk)
 
@@ -89,9 +92,12 @@ def build_world(*, with_boundaries: bool = True) -> World:
     world = World()
     for key, code, name, parent in TREE:
         world.div[key] = geo.do_create_division(
-            actor=None, parent=world.div[parent] if parent else None, code=code, name=name,
+            actor=None,
+            parent=world.div[parent] if parent else None,
+            code=code,
+            name=name,
             grid={"households": 400, "residents": 1100} if len(code) == 15 else None,
-        )  # fmt: skip
+        )
     if with_boundaries:
         import json
 
@@ -100,23 +106,32 @@ def build_world(*, with_boundaries: bool = True) -> World:
             for i, k in enumerate(GRID_KEYS)
         ]
         report = geo.do_import_boundaries(
-            [("world.geojson", json.dumps({"type": "FeatureCollection", "features": features})
-              .encode())],
+            [
+                (
+                    "world.geojson",
+                    json.dumps({"type": "FeatureCollection", "features": features}).encode(),
+                )
+            ],
             actor=None,
-        )  # fmt: skip
+        )
         assert report.written, report
     ensure_department_types(DepartmentType)  # transactional tests flush migration data
     urban = DepartmentType.objects.get(code="urban_management")
     for key in ("C", "A", "B", "A1", "A2", "B1", "A1a", "A1b", "A2a", "B1a"):
         world.units[f"centre-{key}"] = accounts.do_create_unit(
-            actor=None, division=world.div[key], name=f"{world.div[key].name}中心",
+            actor=None,
+            division=world.div[key],
+            name=f"{world.div[key].name}中心",
             kind=UnitKind.CENTRE,
-        )  # fmt: skip
+        )
     for key in ("C", "A", "B"):
         world.units[f"urban-{key}"] = accounts.do_create_unit(
-            actor=None, division=world.div[key], name=f"{world.div[key].name}城管局",
-            kind=UnitKind.DEPARTMENT, department_type=urban,
-        )  # fmt: skip
+            actor=None,
+            division=world.div[key],
+            name=f"{world.div[key].name}城管局",
+            kind=UnitKind.DEPARTMENT,
+            department_type=urban,
+        )
     for key, division in list(world.div.items()):
         world.div[key] = Division.objects.get(pk=division.pk)
     return world

@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> None:
         print("Usage: civicgrid COMMAND [options]   (civicgrid COMMAND --help for details)\n")
         for name, summary in _civicgrid_commands():
             print(f"  {name:<22} {summary}")
-        print("\nAlso every Django command: migrate, createsuperuser, check, … (civicgrid help --all)")
+        print(
+            "\nAlso every Django command: migrate, createsuperuser, check, … (civicgrid help --all)"
+        )
         return
     if argv[1:2] == ["help"] and "--all" in argv:
         argv = [argv[0], "help"]

@@ -13,19 +13,26 @@ from .conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-GOOD = "code,name,parent_code,level\n371602001003,新建社区,371602001,5\n371602001003001,新建社区第一网格,371602001003,6\n"
+GOOD = (
+    "code,name,parent_code,level\n"
+    "371602001003,新建社区,371602001,5\n"
+    "371602001003001,新建社区第一网格,371602001003,6\n"
+)
 BAD = GOOD + "37160200100,短代码,371602001,5\n371699001001,无上级,371699001,5\n"
 
 
 def _upload(page, name, content, *, dry_run):
     page.goto(page.base + "/imports/")
     page.select_option("#id_kind", "divisions")
-    page.set_input_files("#id_file", files=[{"name": name, "mimeType": "text/csv",
-                                             "buffer": content.encode()}])  # fmt: skip
+    page.set_input_files(
+        "#id_file", files=[{"name": name, "mimeType": "text/csv", "buffer": content.encode()}]
+    )
     if page.is_checked("#id_dry_run") != dry_run:
         page.click("#id_dry_run")
     page.click("main form button[type=submit]")
-    page.wait_for_selector("#cg-job[data-status]:not([data-status=queued]):not([data-status=running])")
+    page.wait_for_selector(
+        "#cg-job[data-status]:not([data-status=queued]):not([data-status=running])"
+    )
 
 
 def test_import_divisions_through_the_pages(page):

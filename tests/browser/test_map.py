@@ -24,7 +24,10 @@ PAINTED = """(holder) => {
   const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
   let painted = 0; const colours = new Set();
   for (let i = 0; i < data.length; i += 16) {
-    if (data[i + 3] > 0) { painted++; colours.add(data[i] + ',' + data[i + 1] + ',' + data[i + 2]); }
+    if (data[i + 3] > 0) {
+      painted++;
+      colours.add(data[i] + ',' + data[i + 1] + ',' + data[i + 2]);
+    }
   }
   return {painted, colours: colours.size, total: data.length / 16};
 }"""

@@ -12,8 +12,14 @@ from hypothesis import strategies as st
 from civicgrid.geo import codes
 from civicgrid.geo.choices import Level
 
-P, C, X, T, M, G = (Level.PROVINCE, Level.CITY, Level.COUNTY, Level.TOWNSHIP, Level.COMMUNITY,
-                    Level.GRID)  # fmt: skip
+P, C, X, T, M, G = (
+    Level.PROVINCE,
+    Level.CITY,
+    Level.COUNTY,
+    Level.TOWNSHIP,
+    Level.COMMUNITY,
+    Level.GRID,
+)
 
 
 @pytest.mark.parametrize(
@@ -73,11 +79,19 @@ def test_normalize_rejects(raw: str, level: int, message: str) -> None:
 @pytest.mark.parametrize(
     ("code", "level"),
     [
-        ("370000", P), ("371600", C), ("371602", X), ("371602001", T), ("441900003", T),
-        ("371602001001", M), ("371602001001001", G),
-        ("370000000000", P), ("371600000000", C), ("371602000000", X), ("371602001000", T),
+        ("370000", P),
+        ("371600", C),
+        ("371602", X),
+        ("371602001", T),
+        ("441900003", T),
+        ("371602001001", M),
+        ("371602001001001", G),
+        ("370000000000", P),
+        ("371600000000", C),
+        ("371602000000", X),
+        ("371602001000", T),
     ],
-)  # fmt: skip
+)
 def test_infer_level(code: str, level: int) -> None:
     assert codes.infer_level(code) == level
 
@@ -133,11 +147,14 @@ def test_check_parent_rejects(
 @pytest.mark.parametrize(
     ("code", "level", "path"),
     [
-        ("370000", P, "37"), ("371600", C, "3716"), ("371602", X, "371602"),
-        ("371602001", T, "371602001"), ("371602001001", M, "371602001001"),
+        ("370000", P, "37"),
+        ("371600", C, "3716"),
+        ("371602", X, "371602"),
+        ("371602001", T, "371602001"),
+        ("371602001001", M, "371602001001"),
         ("371602001001001", G, "371602001001001"),
     ],
-)  # fmt: skip
+)
 def test_path_of(code: str, level: int, path: str) -> None:
     assert codes.path_of(code, level) == path
 

@@ -25,8 +25,15 @@ from ..world import SIZE, World, inside
 from .helpers import collection, feature, rectangle, run
 from .test_coverage import box, set_boundary
 
-COMMANDS = ["import-divisions", "import-boundaries", "sizing-report", "locate",
-            "renumber-division", "check-coverage", "generate-key"]  # fmt: skip
+COMMANDS = [
+    "import-divisions",
+    "import-boundaries",
+    "sizing-report",
+    "locate",
+    "renumber-division",
+    "check-coverage",
+    "generate-key",
+]
 
 
 # --- locate ----------------------------------------------------------------------------------
@@ -146,12 +153,16 @@ def test_sizing_report_formats(world: World) -> None:
     data = json.loads(run("sizing_report", "--format", "json").out)
     assert data["sizing"] == {"ok": 3, "over": 1, "under": 0, "exempt": 0, "unknown": 1}
     assert [(g["code"], g["status"]) for g in data["grids"]] == [
-        ("371602001001001", "over"), ("371603001201001", "unknown")]  # fmt: skip
+        ("371602001001001", "over"),
+        ("371603001201001", "unknown"),
+    ]
 
     rows = list(csv.reader(io.StringIO(run("sizing_report", "--format", "csv").out)))
     assert rows[0][:3] == ["finding", "status", "code"]
-    assert [r[:3] for r in rows[1:]] == [["sizing", "over", "371602001001001"],
-                                          ["sizing", "unknown", "371603001201001"]]  # fmt: skip
+    assert [r[:3] for r in rows[1:]] == [
+        ["sizing", "over", "371602001001001"],
+        ["sizing", "unknown", "371603001201001"],
+    ]
 
     under_a = json.loads(run("sizing_report", "--under", "371602", "--format", "json").out)
     assert under_a["under"]["code"] == "371602"
@@ -195,9 +206,12 @@ def test_check_coverage(world: World) -> None:
     set_boundary(world.div["A1a"].code, box(0, 3))
     # an overlap in B1a: a second grid over the first
     second = do_create_division(
-        actor=None, parent=world.div["B1a"], code="371603001201002", name="李家村第二网格",
+        actor=None,
+        parent=world.div["B1a"],
+        code="371603001201002",
+        name="李家村第二网格",
         grid={"households": 200, "residents": 600},
-    )  # fmt: skip
+    )
     set_boundary(second.code, rectangle(118.04, 37.0, 118.04 + SIZE, 37.005))
     result = run("check_coverage", "--under", "371602")
     assert result.ok, result.text
@@ -227,8 +241,12 @@ def test_boundary_files_feed_check_coverage(world: World, tmp_path: Path) -> Non
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "civicgrid.cli", *args],
-        capture_output=True, text=True, timeout=120, env={**os.environ}, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ},
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -65,7 +65,10 @@ def test_the_same_file_twice_changes_nothing(world: World, tmp_path: Path) -> No
     assert again.ok, again.text
     assert "Created 0, updated 0, unchanged 1" in again.out
     assert (versioning.current(STAMP), ObjectChange.objects.count(), boundaries()) == (
-        stamp, changes, stored)  # fmt: skip
+        stamp,
+        changes,
+        stored,
+    )
 
 
 def test_one_geometry_per_file_named_by_its_code(world: World, tmp_path: Path) -> None:
@@ -88,10 +91,12 @@ def test_one_geometry_per_file_named_by_its_code(world: World, tmp_path: Path) -
 def test_zip_of_files_named_by_code(world: World, tmp_path: Path) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(f"grids/{world.div['B1a'].code}.geojson",
-                         json.dumps(square(X0 + 4 * SIZE, Y0)))  # fmt: skip
-        archive.writestr(f"grids/{world.div['B1'].code}.geojson",
-                         json.dumps(square(X0 + 4 * SIZE, Y0, 0.02)))  # fmt: skip
+        archive.writestr(
+            f"grids/{world.div['B1a'].code}.geojson", json.dumps(square(X0 + 4 * SIZE, Y0))
+        )
+        archive.writestr(
+            f"grids/{world.div['B1'].code}.geojson", json.dumps(square(X0 + 4 * SIZE, Y0, 0.02))
+        )
         archive.writestr("__MACOSX/._junk", b"\x00\x01")
     result = run("import_boundaries", write(tmp_path, buffer.getvalue(), "b.zip"))
     assert result.ok, result.text
@@ -117,16 +122,27 @@ def test_multipolygon(world: World, tmp_path: Path) -> None:
     assert county.max_lng == pytest.approx(X0 + 0.04)
 
 
-BOWTIE = {"type": "Polygon", "coordinates": [[[118.0, 37.0], [118.01, 37.01], [118.01, 37.0],
-                                              [118.0, 37.01], [118.0, 37.0]]]}  # fmt: skip
-UNCLOSED = {"type": "Polygon", "coordinates": [[[118.0, 37.0], [118.01, 37.0], [118.01, 37.01],
-                                                [118.0, 37.01]]]}  # fmt: skip
+BOWTIE = {
+    "type": "Polygon",
+    "coordinates": [
+        [[118.0, 37.0], [118.01, 37.01], [118.01, 37.0], [118.0, 37.01], [118.0, 37.0]]
+    ],
+}
+UNCLOSED = {
+    "type": "Polygon",
+    "coordinates": [[[118.0, 37.0], [118.01, 37.0], [118.01, 37.01], [118.0, 37.01]]],
+}
 
 
 def bad_features(world: World) -> tuple[bytes, list[tuple[int, str, str]]]:
     features = [
-        feature(world.div["A1a"].code, {"type": "Polygon", "coordinates": [
-            [[37.0, 118.0], [37.0, 118.01], [37.01, 118.01], [37.0, 118.0]]]}),  # lat/lng swapped
+        feature(
+            world.div["A1a"].code,
+            {
+                "type": "Polygon",
+                "coordinates": [[[37.0, 118.0], [37.0, 118.01], [37.01, 118.01], [37.0, 118.0]]],
+            },
+        ),  # lat/lng swapped
         feature(world.div["A1b"].code, square(200.0, 37.0)),
         feature(world.div["A2a"].code, UNCLOSED),
         feature(world.div["B1a"].code, BOWTIE),
@@ -135,7 +151,7 @@ def bad_features(world: World) -> tuple[bytes, list[tuple[int, str, str]]]:
         feature(world.div["A1a"].code, square(X0, Y0)),
         feature(None, square(X0, Y0)),
         feature(world.div["C"].code, square(X0, Y0, 0.05)),  # the only good one
-    ]  # fmt: skip
+    ]
     expected = [
         (1, "geometry", "swapped"),
         (2, "geometry", "Longitude 200"),
@@ -194,8 +210,10 @@ def test_dry_run_writes_nothing(world: World, tmp_path: Path) -> None:
 def test_web_mercator_is_refused(world: World, tmp_path: Path) -> None:
     ring = [[13135000, 4439000], [13136000, 4439000], [13136000, 4440000], [13135000, 4439000]]
     metres = {"type": "Polygon", "coordinates": [ring]}
-    declared = collection(feature(world.div["A1a"].code, metres),
-                          crs={"type": "name", "properties": {"name": "EPSG:3857"}})  # fmt: skip
+    declared = collection(
+        feature(world.div["A1a"].code, metres),
+        crs={"type": "name", "properties": {"name": "EPSG:3857"}},
+    )
     result = run("import_boundaries", write(tmp_path, declared, "mercator.geojson"))
     assert not result.ok
     assert "mercator.geojson: Cannot read the file: Coordinate system EPSG:3857" in result.err
@@ -209,12 +227,17 @@ def test_web_mercator_is_refused(world: World, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["urn:ogc:def:crs:OGC:1.3:CRS84", "EPSG:4326", "urn:ogc:def:crs:EPSG::4490",
-     "http://www.opengis.net/def/crs/EPSG/0/4326"],
-)  # fmt: skip
+    [
+        "urn:ogc:def:crs:OGC:1.3:CRS84",
+        "EPSG:4326",
+        "urn:ogc:def:crs:EPSG::4490",
+        "http://www.opengis.net/def/crs/EPSG/0/4326",
+    ],
+)
 def test_wgs84_spellings_are_accepted(world: World, tmp_path: Path, name: str) -> None:
-    data = collection(community_square(world, "A1b", 2),
-                      crs={"type": "name", "properties": {"name": name}})  # fmt: skip
+    data = collection(
+        community_square(world, "A1b", 2), crs={"type": "name", "properties": {"name": name}}
+    )
     assert run("import_boundaries", write(tmp_path, data, "a.geojson")).ok
 
 
@@ -319,8 +342,16 @@ def test_a_boundary_that_rounding_would_break_still_imports_once(
     # A notch whose tip stops 4e-8° above the bottom edge: rounded to 7 decimals the tip
     # would touch the edge, so the boundary is kept at full precision — and must still
     # compare equal to itself when the same file comes again.
-    ring = [[X0, Y0], [X0 + 0.02, Y0], [X0 + 0.02, Y0 + 0.01], [X0 + 0.011, Y0 + 0.01],
-            [X0 + 0.01, Y0 + 4e-8], [X0 + 0.009, Y0 + 0.01], [X0, Y0 + 0.01], [X0, Y0]]  # fmt: skip
+    ring = [
+        [X0, Y0],
+        [X0 + 0.02, Y0],
+        [X0 + 0.02, Y0 + 0.01],
+        [X0 + 0.011, Y0 + 0.01],
+        [X0 + 0.01, Y0 + 4e-8],
+        [X0 + 0.009, Y0 + 0.01],
+        [X0, Y0 + 0.01],
+        [X0, Y0],
+    ]
     notch = {"type": "Polygon", "coordinates": [ring]}
     measured = geometry.measure(geometry.parse_geometry(notch))
     assert shape(measured.geometry).is_valid

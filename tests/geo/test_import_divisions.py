@@ -64,11 +64,16 @@ def test_good_file_builds_the_tree(tmp_path: Path) -> None:
     assert "Created 9, updated 0, unchanged 0" in result.out
     levels = dict(Division.objects.values_list("code", "level"))
     assert levels == {
-        "370000": Level.PROVINCE, "371600": Level.CITY, "371602": Level.COUNTY,
-        "371602001": Level.TOWNSHIP, "371602001001": Level.COMMUNITY,
-        "371602001201": Level.COMMUNITY, "371602001001001": Level.GRID,
-        "371602001001002": Level.GRID, "371602001201001": Level.GRID,
-    }  # fmt: skip
+        "370000": Level.PROVINCE,
+        "371600": Level.CITY,
+        "371602": Level.COUNTY,
+        "371602001": Level.TOWNSHIP,
+        "371602001001": Level.COMMUNITY,
+        "371602001201": Level.COMMUNITY,
+        "371602001001001": Level.GRID,
+        "371602001001002": Level.GRID,
+        "371602001201001": Level.GRID,
+    }
     school = Grid.objects.get(division__code="371602001001002")
     assert (school.kind, school.dedicated_type, school.households) == ("dedicated", "school", 0)
     village_grid = Grid.objects.get(division__code="371602001201001")
@@ -76,7 +81,12 @@ def test_good_file_builds_the_tree(tmp_path: Path) -> None:
     assert Grid.objects.get(division__code="371602001001001").setting == "urban"
     grid = Division.objects.get(code="371602001201001")
     assert [a.code for a in grid.ancestors()] == [
-        "370000", "371600", "371602", "371602001", "371602001201"]  # fmt: skip
+        "370000",
+        "371600",
+        "371602",
+        "371602001",
+        "371602001201",
+    ]
     assert grid.path == "371602001201001"
     # every division and grid created is audited, with the command's request id
     assert ObjectChange.objects.filter(action="import").count() == 9 + 3
@@ -87,7 +97,13 @@ def test_national_statistics_layout(tmp_path: Path) -> None:
     result = run("import_divisions", write(tmp_path, csv_bytes(NBS)))
     assert result.ok, result.text
     assert set(Division.objects.values_list("code", flat=True)) == {
-        "370000", "371600", "371602", "371602001", "371602001001", "371602001201"}  # fmt: skip
+        "370000",
+        "371600",
+        "371602",
+        "371602001",
+        "371602001001",
+        "371602001201",
+    }
     assert Division.objects.get(code="371602001201").parent.code == "371602001"
 
 
@@ -114,8 +130,10 @@ def test_progress_is_shown_without_carriage_returns_off_a_terminal(tmp_path: Pat
 def test_reimport_updates_what_changed(tmp_path: Path) -> None:
     assert run("import_divisions", write(tmp_path, csv_bytes(GOOD))).ok
     grid_before = Division.objects.get(code="371602001001001")
-    changed = GOOD.replace("渤海社区第一网格,371602001001,grid,general,,400,1100",
-                           "渤海一网格,371602001001,grid,general,,420,1150")  # fmt: skip
+    changed = GOOD.replace(
+        "渤海社区第一网格,371602001001,grid,general,,400,1100",
+        "渤海一网格,371602001001,grid,general,,420,1150",
+    )
     changes = ObjectChange.objects.count()
     result = run("import_divisions", write(tmp_path, csv_bytes(changed), "v2.csv"))
     assert result.ok, result.text
@@ -300,7 +318,7 @@ def test_renumbering_a_county_and_its_community_in_one_file(world: Any, tmp_path
         371699,滨城区,371600,county,371602
         371699001,市中街道,371699,township,371602001
         371699001001,渤海社区,371699001,community,371602001001
-    """)  # fmt: skip
+    """)
     result = run("import_divisions", write(tmp_path, data))
     assert result.ok, result.text
     community = Division.objects.get(pk=world.div["A1a"].pk)

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.django_db
 
 
 def make(parent: Division | None, code: str, grid: dict[str, Any] | None = None) -> Division:
-    return actions.do_create_division(actor=None, parent=parent, code=code, name=f"d{code}",
-                                      grid=grid)  # fmt: skip
+    return actions.do_create_division(
+        actor=None, parent=parent, code=code, name=f"d{code}", grid=grid
+    )
 
 
 def sizing() -> dict[str, str]:
@@ -32,12 +33,19 @@ def township() -> Division:
 def test_urban_norm(township: Division) -> None:
     community = make(township, "371602001001")  # 0xx: urban
     for serial, households, residents in [
-        ("001", 299, 800), ("002", 300, 800), ("003", 500, 1400), ("004", 501, 1400),
-        ("005", 400, 2501), ("006", 400, 2500),
-    ]:  # fmt: skip
+        ("001", 299, 800),
+        ("002", 300, 800),
+        ("003", 500, 1400),
+        ("004", 501, 1400),
+        ("005", 400, 2501),
+        ("006", 400, 2500),
+    ]:
         make(community, f"371602001001{serial}", {"households": households, "residents": residents})
-    make(community, "371602001001007", {"kind": "dedicated", "dedicated_type": "school",
-                                        "households": 3, "residents": 40})  # fmt: skip
+    make(
+        community,
+        "371602001001007",
+        {"kind": "dedicated", "dedicated_type": "school", "households": 3, "residents": 40},
+    )
     make(community, "371602001001008", {})  # no household count yet
     assert sizing() == {
         "371602001001001": "under",
@@ -66,8 +74,11 @@ def test_rural_norm(township: Division) -> None:
     # village: its general grid is not "too small"
     school = make(township, "371602001204")
     make(school, "371602001204001", {"households": 150, "residents": 400})
-    make(school, "371602001204002", {"kind": "dedicated", "dedicated_type": "school",
-                                     "households": 0, "residents": 20})  # fmt: skip
+    make(
+        school,
+        "371602001204002",
+        {"kind": "dedicated", "dedicated_type": "school", "households": 0, "residents": 20},
+    )
     assert Grid.objects.get(division__code="371602001201001").setting == "rural"
     assert sizing() == {
         "371602001201001": "ok",

@@ -12,7 +12,6 @@ from civicgrid.core.models import ChangeKind
 
 from .models import DepartmentType, RoleAssignment, Unit, User
 
-
 # Access comes from role assignments, not Django groups.
 admin.site.unregister(Group)
 
@@ -64,5 +63,10 @@ class DepartmentTypeAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         before = snapshot(DepartmentType.objects.get(pk=obj.pk)) if change else None
         super().save_model(request, obj, form, change)
-        record_change(obj, ChangeKind.UPDATE if change else ChangeKind.CREATE,
-                      actor=request.user, action="admin", before=before)  # fmt: skip
+        record_change(
+            obj,
+            ChangeKind.UPDATE if change else ChangeKind.CREATE,
+            actor=request.user,
+            action="admin",
+            before=before,
+        )

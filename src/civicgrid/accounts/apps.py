@@ -8,4 +8,4 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts and units")
 
     def ready(self) -> None:
-        from . import schema, signals  # noqa: F401, PLC0415
+        from . import schema, signals  # noqa: F401

@@ -21,11 +21,13 @@ class DivisionCodeField(forms.CharField):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 15)
-        kwargs.setdefault("help_text", gettext_lazy("Statistical code, e.g. 371602 or 371602001001."))
+        kwargs.setdefault(
+            "help_text", gettext_lazy("Statistical code, e.g. 371602 or 371602001001.")
+        )
         super().__init__(*args, **kwargs)
         self.user: Any = None
 
-    def clean(self, value: Any) -> Division | None:  # type: ignore[override]
+    def clean(self, value: Any) -> Division | None:
         code = super().clean(value)
         if not code:
             return None
@@ -35,7 +37,9 @@ class DivisionCodeField(forms.CharField):
             .first()
         )
         if division is None:
-            raise ValidationError(_("No division with code %(code)s in your area.") % {"code": code})
+            raise ValidationError(
+                _("No division with code %(code)s in your area.") % {"code": code}
+            )
         return division
 
 
@@ -77,13 +81,17 @@ class GrantForm(UserScopedForm):
     role = forms.ChoiceField(label=gettext_lazy("Role"), choices=Role.choices)
     division = DivisionCodeField(label=gettext_lazy("At division (code)"), required=False)
     unit = forms.ModelChoiceField(
-        label=gettext_lazy("Unit"), queryset=Unit.objects.none(), required=False,
-        help_text=gettext_lazy("Department handlers belong to a department or social organisation."),
-    )  # fmt: skip
+        label=gettext_lazy("Unit"),
+        queryset=Unit.objects.none(),
+        required=False,
+        help_text=gettext_lazy(
+            "Department handlers belong to a department or social organisation."
+        ),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["unit"].queryset = (
+        self.fields["unit"].queryset = (  # type: ignore[attr-defined]
             Unit.objects.restrict(self.user, Action.VIEW)
             .filter(is_active=True, kind__in=[UnitKind.DEPARTMENT, UnitKind.SOCIAL_ORG])
             .select_related("division")
@@ -96,9 +104,10 @@ class UnitForm(UserScopedForm):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=120)
     kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=UnitKind.choices)
     department_type = forms.ModelChoiceField(
-        label=gettext_lazy("Department type"), queryset=DepartmentType.objects.filter(is_active=True),
+        label=gettext_lazy("Department type"),
+        queryset=DepartmentType.objects.filter(is_active=True),
         required=False,
-    )  # fmt: skip
+    )
     phone = forms.CharField(label=gettext_lazy("Duty phone"), max_length=40, required=False)
 
 

@@ -7,7 +7,7 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
     target_class = "civicgrid.accounts.authentication.ApiTokenAuthentication"
     name = "tokenAuth"
 
-    def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
+    def get_security_definition(self, auto_schema):
         return {
             "type": "apiKey",
             "in": "header",

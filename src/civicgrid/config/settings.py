@@ -6,6 +6,7 @@ start with DEBUG on, a default secret key or a missing encryption key.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -161,10 +162,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA busy_timeout=20000;PRAGMA foreign_keys=ON"
         ),
     }
-    try:
+    with contextlib.suppress(OSError):
         VAR_DIR.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        pass
     # A file, not memory, so that tests can run a real worker process against the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-civicgrid.sqlite3")}
 else:

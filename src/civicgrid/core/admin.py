@@ -23,10 +23,10 @@ class ScopedModelAdmin(admin.ModelAdmin):
     """Shows only rows in the user's subtree; out-of-scope objects are 404 like elsewhere."""
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).restrict(request.user, Action.VIEW)
+        return super().get_queryset(request).restrict(request.user, Action.VIEW)  # type: ignore[attr-defined]
 
     def _data_class(self) -> str:
-        return self.model.scope_data_class  # type: ignore[attr-defined, no-any-return]
+        return self.model.scope_data_class
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return _allowed(request.user, self._data_class(), Action.VIEW)

@@ -81,7 +81,10 @@ def do_create_import_job(
     name = upload.name or "upload"
     if not name.lower().endswith(importer.extensions):
         raise ValidationError(
-            {"file": _("Expected a file ending in %(ext)s.") % {"ext": ", ".join(importer.extensions)}}
+            {
+                "file": _("Expected a file ending in %(ext)s.")
+                % {"ext": ", ".join(importer.extensions)}
+            }
         )
     if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
         raise ValidationError({"file": _("The file is larger than 200 MB.")})
@@ -124,7 +127,7 @@ def do_repeat_import_job(job: ImportJob, *, actor: Any, options: dict[str, Any])
 
 
 def _enqueue(job_id: int) -> None:
-    from .tasks import run_import  # noqa: PLC0415
+    from .tasks import run_import
 
     run_import.enqueue(job_id)
 
@@ -173,8 +176,9 @@ def _finish(job: ImportJob, status: str, report: ImportReport) -> None:
     job.progress = job.total = report.total
     job.finished_at = timezone.now()
     ImportJob.objects.filter(pk=job.pk).update(
-        status=status, report=job.report, progress=job.progress, total=job.total,
+        status=status,
+        report=job.report,
+        progress=job.progress,
+        total=job.total,
         finished_at=job.finished_at,
-    )  # fmt: skip
-
-
+    )

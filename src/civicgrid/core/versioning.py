@@ -14,7 +14,7 @@ def bump(key: str) -> None:
     updated = VersionStamp.objects.filter(key=key).update(version=F("version") + 1)
     if not updated:
         with transaction.atomic():
-            stamp, created = VersionStamp.objects.get_or_create(key=key, defaults={"version": 1})
+            _, created = VersionStamp.objects.get_or_create(key=key, defaults={"version": 1})
             if not created:
                 VersionStamp.objects.filter(key=key).update(version=F("version") + 1)
 

@@ -24,8 +24,10 @@ def _require_audit(user: Any) -> None:
 
 
 def _filtered(request: HttpRequest, qs: Any) -> tuple[Any, dict[str, str]]:
-    params = {k: request.GET.get(k, "").strip() for k in
-              ("under", "actor", "action", "kind", "request_id", "since", "until", "object_id")}  # fmt: skip
+    params = {
+        k: request.GET.get(k, "").strip()
+        for k in ("under", "actor", "action", "kind", "request_id", "since", "until", "object_id")
+    }
     if params["under"]:
         qs = qs.filter(subtree_q("division_path", params["under"]))
     if params["actor"]:
@@ -52,8 +54,11 @@ def changes(request: HttpRequest) -> HttpResponse:
     qs = ObjectChange.objects.restrict(request.user).select_related("content_type")
     qs, params = _filtered(request, qs)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    return render(request, "core/changes.html",
-                  {"page_obj": page, "params": params, "kinds": ChangeKind.choices})  # fmt: skip
+    return render(
+        request,
+        "core/changes.html",
+        {"page_obj": page, "params": params, "kinds": ChangeKind.choices},
+    )
 
 
 @login_required
@@ -62,10 +67,14 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
     change = get_object_or_404(ObjectChange.objects.restrict(request.user), pk=pk)
     before, after = change.before or {}, change.after or {}
     rows = [
-        {"field": key, "before": before.get(key), "after": after.get(key),
-         "changed": before.get(key) != after.get(key)}
+        {
+            "field": key,
+            "before": before.get(key),
+            "after": after.get(key),
+            "changed": before.get(key) != after.get(key),
+        }
         for key in sorted(set(before) | set(after))
-    ]  # fmt: skip
+    ]
     same_request = (
         ObjectChange.objects.restrict(request.user)
         .filter(request_id=change.request_id)
@@ -73,8 +82,9 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if change.request_id
         else []
     )
-    return render(request, "core/change.html",
-                  {"change": change, "rows": rows, "same_request": same_request})  # fmt: skip
+    return render(
+        request, "core/change.html", {"change": change, "rows": rows, "same_request": same_request}
+    )
 
 
 @login_required

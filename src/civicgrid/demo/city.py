@@ -71,13 +71,32 @@ class CityPlan:
     def divisions_csv(self) -> bytes:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["code", "name", "parent_code", "level", "kind", "dedicated_type",
-                         "households", "residents"])  # fmt: skip
+        writer.writerow(
+            [
+                "code",
+                "name",
+                "parent_code",
+                "level",
+                "kind",
+                "dedicated_type",
+                "households",
+                "residents",
+            ]
+        )
         for n in self.nodes:
             g = n.grid
-            writer.writerow([n.code, n.name, n.parent or "", n.level, g.get("kind", ""),
-                             g.get("dedicated_type", ""), g.get("households", ""),
-                             g.get("residents", "")])  # fmt: skip
+            writer.writerow(
+                [
+                    n.code,
+                    n.name,
+                    n.parent or "",
+                    n.level,
+                    g.get("kind", ""),
+                    g.get("dedicated_type", ""),
+                    g.get("households", ""),
+                    g.get("residents", ""),
+                ]
+            )
         return out.getvalue().encode()
 
     def boundaries_geojson(self) -> bytes:
@@ -129,8 +148,11 @@ def plan_city(preset_name: str, seed: int) -> CityPlan:
         pts = nprng.normal((lng, lat), spread, size=(n, 2))
         seeds.append(pts)
         urban_seed += [True] * n
-    seeds.append(np.column_stack([nprng.uniform(x0, x1, preset.rural_grids),
-                                  nprng.uniform(y0, y1, preset.rural_grids)]))  # fmt: skip
+    seeds.append(
+        np.column_stack(
+            [nprng.uniform(x0, x1, preset.rural_grids), nprng.uniform(y0, y1, preset.rural_grids)]
+        )
+    )
     urban_seed += [False] * preset.rural_grids
     points = np.clip(np.vstack(seeds), (x0 + 1e-4, y0 + 1e-4), (x1 - 1e-4, y1 - 1e-4))
     points, unique_idx = np.unique(np.round(points, 6), axis=0, return_index=True)
@@ -144,8 +166,10 @@ def plan_city(preset_name: str, seed: int) -> CityPlan:
     seat_points = np.asarray([(lng, lat) for _c, _n, lng, lat in counties])
     county_of_community = nearest(points[chosen], seat_points)
 
-    nodes: list[Node] = [Node(PROVINCE[0], PROVINCE[1], 1, None),
-                         Node(CITY[0], CITY[1], 2, PROVINCE[0])]  # fmt: skip
+    nodes: list[Node] = [
+        Node(PROVINCE[0], PROVINCE[1], 1, None),
+        Node(CITY[0], CITY[1], 2, PROVINCE[0]),
+    ]
     grids_by_community: dict[int, list[int]] = defaultdict(list)
     for grid_index, c in enumerate(community_of):
         grids_by_community[int(c)].append(grid_index)
@@ -169,9 +193,13 @@ def plan_city(preset_name: str, seed: int) -> CityPlan:
             if not t_members:
                 continue
             urban_share = np.mean([is_urban[chosen[c]] for c in t_members])
-            kind = "street" if urban_share > 0.5 else ("township" if rng.random() < 0.12 else "town")
+            kind = (
+                "street" if urban_share > 0.5 else ("township" if rng.random() < 0.12 else "town")
+            )
             serial[kind] += 1
-            township = Node(f"{county_code}{serial[kind]:03d}", names.township(kind), 4, county_code)
+            township = Node(
+                f"{county_code}{serial[kind]:03d}", names.township(kind), 4, county_code
+            )
             nodes.append(township)
             community_serial = {True: 0, False: 200}
             community_nodes = []
@@ -179,8 +207,12 @@ def plan_city(preset_name: str, seed: int) -> CityPlan:
                 urban = bool(is_urban[chosen[c]])
                 community_serial[urban] += 1
                 code = f"{township.code}{community_serial[urban]:03d}"
-                community = Node(code, names.community(township.code) if urban else names.village(township.code), 5,
-                                 township.code)  # fmt: skip
+                community = Node(
+                    code,
+                    names.community(township.code) if urban else names.village(township.code),
+                    5,
+                    township.code,
+                )
                 community_nodes.append(community)
                 nodes.append(community)
                 members_g = sorted(grids_by_community[c], key=lambda g: tuple(points[g]))
@@ -192,8 +224,12 @@ def plan_city(preset_name: str, seed: int) -> CityPlan:
                         dtype = rng.choice(["school", "hospital", "park", "enterprise"])
                         name = names.dedicated(dtype, community.name[:2])
                         h = rng.randint(0, 30)
-                        attrs = {"kind": "dedicated", "dedicated_type": dtype,
-                                 "households": h, "residents": h + rng.randint(0, 120)}  # fmt: skip
+                        attrs = {
+                            "kind": "dedicated",
+                            "dedicated_type": dtype,
+                            "households": h,
+                            "residents": h + rng.randint(0, 120),
+                        }
                     nodes.append(Node(f"{code}{n:03d}", name, 6, code, cells[g], attrs))
                 community.geometry = union([cells[g] for g in members_g])
                 community_geoms[c] = community.geometry
@@ -226,9 +262,11 @@ def _inject_faults(nodes: list[Node], rng: random.Random) -> list[str]:
         faults.append(f"gap: {victim.name} ({victim.code})")
     grower = by_parent[overlap_parent][0]
     community = next(n for n in nodes if n.code == overlap_parent)
-    assert grower.geometry is not None and community.geometry is not None
-    grown = shapely.intersection(grower.geometry.buffer(0.0004, join_style="mitre"),
-                                 community.geometry)  # fmt: skip
+    assert grower.geometry is not None
+    assert community.geometry is not None
+    grown = shapely.intersection(
+        grower.geometry.buffer(0.0004, join_style="mitre"), community.geometry
+    )
     if grown.geom_type in {"Polygon", "MultiPolygon"}:
         grower.geometry = grown
         faults.append(f"overlap: {grower.name} ({grower.code})")

@@ -80,8 +80,9 @@ def _units() -> int:
     types = {t.code: t for t in DepartmentType.objects.all()}
     count = 0
     city = Division.objects.get(level=Level.CITY, code="371600")
-    for division in Division.objects.filter(level__in=[Level.CITY, Level.COUNTY, Level.TOWNSHIP,
-                                                       Level.COMMUNITY]):  # fmt: skip
+    for division in Division.objects.filter(
+        level__in=[Level.CITY, Level.COUNTY, Level.TOWNSHIP, Level.COMMUNITY]
+    ):
         if division.level == Level.COMMUNITY:
             name = f"{division.name}网格化服务管理工作站"
         else:
@@ -91,11 +92,17 @@ def _units() -> int:
         if division.level in {Level.CITY, Level.COUNTY}:
             prefix = "市" if division.level == Level.CITY else division.name
             for code, suffix in DEPARTMENTS.items():
-                accounts.do_create_unit(actor=None, division=division, name=f"{prefix}{suffix}",
-                                        kind=UnitKind.DEPARTMENT, department_type=types[code])  # fmt: skip
+                accounts.do_create_unit(
+                    actor=None,
+                    division=division,
+                    name=f"{prefix}{suffix}",
+                    kind=UnitKind.DEPARTMENT,
+                    department_type=types[code],
+                )
                 count += 1
-    accounts.do_create_unit(actor=None, division=city, name="滨州市心理咨询师协会",
-                            kind=UnitKind.SOCIAL_ORG)  # fmt: skip
+    accounts.do_create_unit(
+        actor=None, division=city, name="滨州市心理咨询师协会", kind=UnitKind.SOCIAL_ORG
+    )
     return count + 1
 
 
@@ -108,7 +115,9 @@ def _accounts() -> tuple[list[Login], int]:
         .order_by("code")
         .first()
     )
-    assert county and township and community
+    assert county
+    assert township
+    assert community
     grids = list(Division.objects.filter(level=Level.GRID, is_active=True).order_by("code"))
     first_grid = next(g for g in grids if g.parent_id == community.pk)
     urban_bureau = Unit.objects.get(division=city, department_type__code="urban_management")
@@ -126,8 +135,13 @@ def _accounts() -> tuple[list[Login], int]:
     ]
     logins: list[Login] = []
     for username, full_name, role, division, unit in specs:
-        user = accounts.do_create_user(actor=None, username=username, password=DEMO_PASSWORD,
-                                       division=division, full_name=full_name)  # fmt: skip
+        user = accounts.do_create_user(
+            actor=None,
+            username=username,
+            password=DEMO_PASSWORD,
+            division=division,
+            full_name=full_name,
+        )
         accounts.do_grant_role(user, actor=None, role=role, division=division, unit=unit)
         logins.append(Login(username, _label(role, division), division.name))
     # Every grid gets its grid worker; the first one is the demo login "gridworker".
@@ -146,14 +160,25 @@ def _accounts() -> tuple[list[Login], int]:
 
 
 def _label(role: str, division: Division) -> str:
-    from civicgrid.accounts.roles import role_label  # noqa: PLC0415
+    from civicgrid.accounts.roles import role_label
 
     return role_label(role, division.level)
 
 
 def existing_logins() -> list[Login]:
-    names = ["sysadmin", "secadmin", "auditor", "leader", "city", "county", "township",
-             "community", "handler", "gridleader", "gridworker"]  # fmt: skip
+    names = [
+        "sysadmin",
+        "secadmin",
+        "auditor",
+        "leader",
+        "city",
+        "county",
+        "township",
+        "community",
+        "handler",
+        "gridleader",
+        "gridworker",
+    ]
     logins = []
     for user in User.objects.filter(username__in=names).prefetch_related("assignments__division"):
         for assignment in user.assignments.all():

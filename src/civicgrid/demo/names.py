@@ -8,9 +8,25 @@ SURNAMES = (
     "李王张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕"
     "丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严武戴孔"
 )
-GOOD = "安平兴和宁丰盛福康泰阳河湖山东西南北新华中光明德信义仁礼乐春秋锦绣滨海渤黄清源泉林园花城景瑞祥"
-VILLAGE_FORMS = ("{s}家庄", "{s}家", "{s}集", "{s}家桥", "{s}官屯", "后{s}", "前{s}", "大{s}", "小{s}",
-                 "{s}家坊", "{s}家洼", "{s}王庄", "{s}店", "{s}楼")  # fmt: skip
+GOOD = (
+    "安平兴和宁丰盛福康泰阳河湖山东西南北新华中光明德信义仁礼乐春秋锦绣滨海渤黄清源泉林园花城景瑞祥"
+)
+VILLAGE_FORMS = (
+    "{s}家庄",
+    "{s}家",
+    "{s}集",
+    "{s}家桥",
+    "{s}官屯",
+    "后{s}",
+    "前{s}",
+    "大{s}",
+    "小{s}",
+    "{s}家坊",
+    "{s}家洼",
+    "{s}王庄",
+    "{s}店",
+    "{s}楼",
+)
 COMMUNITY_SUFFIXES = ("社区",)
 SCHOOLS = ("实验学校", "第一中学", "第二中学", "实验小学", "职业学院", "外国语学校")
 HOSPITALS = ("人民医院", "中医院", "妇幼保健院", "第二人民医院")
@@ -32,7 +48,7 @@ class NameMaker:
         self.rng = rng
         self.used: set[tuple[str, str]] = set()
 
-    def _unique(self, make, scope: str = "") -> str:  # type: ignore[no-untyped-def]
+    def _unique(self, make, scope: str = "") -> str:
         """A fresh name within `scope` (real village names repeat across townships)."""
         for _ in range(500):
             name = make()

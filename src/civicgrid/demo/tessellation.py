@@ -30,8 +30,9 @@ def union(cells: list[BaseGeometry]) -> BaseGeometry:
     return shapely.coverage_union_all(cells)
 
 
-def province_polygons(count: int, *, seed: int, origin: tuple[float, float] = (114.0, 33.0),
-                      size: float = 6.0) -> list[BaseGeometry]:  # fmt: skip
+def province_polygons(
+    count: int, *, seed: int, origin: tuple[float, float] = (114.0, 33.0), size: float = 6.0
+) -> list[BaseGeometry]:
     """`count` grid-sized cells tiling a square of `size` degrees (for benchmarks)."""
     rng = np.random.default_rng(seed)
     x0, y0 = origin

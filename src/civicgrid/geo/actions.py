@@ -78,9 +78,11 @@ def do_import_divisions(
     report.dry_run = dry_run
     if report.fatal or (report.errors and not skip_invalid and not dry_run):
         return report
-    _require_any_root(actor, [r.path for r in records] + [
-        codes.path_of(r.previous_code, r.level) for r in records if r.previous_code
-    ])  # fmt: skip
+    _require_any_root(
+        actor,
+        [r.path for r in records]
+        + [codes.path_of(r.previous_code, r.level) for r in records if r.previous_code],
+    )
     with _rolled_back_if(dry_run):
         _apply_divisions(records, report, actor=actor, progress=progress)
     report.written = not dry_run
@@ -152,12 +154,19 @@ def _apply_divisions(
             touched = changed_fields(before, snapshot(current))
             if touched:
                 current.save(update_fields=[*touched, "updated_at"])
-                record_change(current, ChangeKind.UPDATE, actor=actor, action="import",
-                              before=before, after=snapshot(current))  # fmt: skip
+                record_change(
+                    current,
+                    ChangeKind.UPDATE,
+                    actor=actor,
+                    action="import",
+                    before=before,
+                    after=snapshot(current),
+                )
             grid_changed = False
             if record.level == Level.GRID:
-                grid_changed = _update_grid_from_record(current, grids.get(current.pk), record,
-                                                        actor)  # fmt: skip
+                grid_changed = _update_grid_from_record(
+                    current, grids.get(current.pk), record, actor
+                )
             if touched or grid_changed:
                 report.updated += 1
             else:
@@ -234,8 +243,9 @@ def do_create_division(
     try:
         level = level or codes.infer_level(code)
         code = codes.normalize(code, level)
-        codes.check_parent(code, level, parent.code if parent else None,
-                           parent.level if parent else None)  # fmt: skip
+        codes.check_parent(
+            code, level, parent.code if parent else None, parent.level if parent else None
+        )
     except ValidationError as exc:
         errors.setdefault("code", exc.messages[0])
     if parent is not None and not parent.is_active:
@@ -279,8 +289,7 @@ def do_update_division(division: Division, *, actor: Any, name: str) -> Division
         touched = changed_fields(before, snapshot(division))
         if touched:
             division.save(update_fields=[*touched, "updated_at"])
-            record_change(division, ChangeKind.UPDATE, actor=actor, action="update",
-                          before=before)  # fmt: skip
+            record_change(division, ChangeKind.UPDATE, actor=actor, action="update", before=before)
     return division
 
 
@@ -314,13 +323,18 @@ def do_renumber_division(
         try:
             new_code = codes.normalize(new_code, division.level)
             parent = division.parent
-            codes.check_parent(new_code, division.level, parent.code if parent else None,
-                               parent.level if parent else None)  # fmt: skip
+            codes.check_parent(
+                new_code,
+                division.level,
+                parent.code if parent else None,
+                parent.level if parent else None,
+            )
         except ValidationError as exc:
             raise ValidationError({"code": exc.messages}) from exc
         if new_code == division.code:
-            raise ValidationError({"code": _("The division already has code %(code)s.")
-                                   % {"code": new_code}})  # fmt: skip
+            raise ValidationError(
+                {"code": _("The division already has code %(code)s.") % {"code": new_code}}
+            )
         if Division.objects.filter(code=new_code, is_active=True).exists():
             raise ValidationError(
                 {"code": _("Code %(code)s is already in use.") % {"code": new_code}}
@@ -336,9 +350,11 @@ def do_renumber_division(
         )
         if squatter is not None:
             raise ValidationError(
-                {"code": _("%(division)s already lies under %(code)s; choose another code.")
-                 % {"division": squatter, "code": new_code}}
-            )  # fmt: skip
+                {
+                    "code": _("%(division)s already lies under %(code)s; choose another code.")
+                    % {"division": squatter, "code": new_code}
+                }
+            )
         subtree = list(
             Division.objects.filter(subtree_q("path", old_path))
             .select_for_update()
@@ -351,8 +367,14 @@ def do_renumber_division(
                 new_path + node.code[len(old_path) :] if node.pk != division.pk else new_code
             )
             node.save(update_fields=["code", "path", "updated_at"])
-            record_change(node, ChangeKind.UPDATE, actor=actor, action="renumber",
-                          before=before, after=snapshot(node, ["code", "path"]))  # fmt: skip
+            record_change(
+                node,
+                ChangeKind.UPDATE,
+                actor=actor,
+                action="renumber",
+                before=before,
+                after=snapshot(node, ["code", "path"]),
+            )
             DivisionCodeChange.objects.create(
                 division=node, old_code=before["code"], new_code=node.code, note=note
             )
@@ -423,9 +445,15 @@ def do_import_boundaries(
 
 
 BOUNDARY_FIELDS = (
-    "boundary", "min_lng", "min_lat", "max_lng", "max_lat",
-    "centroid_lng", "centroid_lat", "area_m2",
-)  # fmt: skip
+    "boundary",
+    "min_lng",
+    "min_lat",
+    "max_lng",
+    "max_lat",
+    "centroid_lng",
+    "centroid_lat",
+    "area_m2",
+)
 
 
 def _apply_boundaries(

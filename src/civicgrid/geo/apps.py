@@ -8,6 +8,6 @@ class GeoConfig(AppConfig):
     verbose_name = _("Divisions and grids")
 
     def ready(self) -> None:
-        from .importing import register_importers  # noqa: PLC0415
+        from .importing import register_importers
 
         register_importers()

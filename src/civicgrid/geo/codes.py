@@ -13,13 +13,37 @@ from django.utils.translation import gettext as _
 from .choices import CODE_LENGTH, PATH_LENGTH, Level
 
 LEVEL_ALIASES: dict[str, int] = {
-    "province": 1, "省": 1, "省级": 1,
-    "city": 2, "市": 2, "地级": 2, "地级市": 2, "prefecture": 2,
-    "county": 3, "district": 3, "县": 3, "区": 3, "县区": 3, "县级": 3,
-    "township": 4, "town": 4, "street": 4, "乡镇": 4, "街道": 4, "乡": 4, "镇": 4, "乡镇街道": 4,
-    "community": 5, "village": 5, "社区": 5, "村": 5, "村居": 5, "社区/村": 5,
-    "grid": 6, "网格": 6,
-}  # fmt: skip
+    "province": 1,
+    "省": 1,
+    "省级": 1,
+    "city": 2,
+    "市": 2,
+    "地级": 2,
+    "地级市": 2,
+    "prefecture": 2,
+    "county": 3,
+    "district": 3,
+    "县": 3,
+    "区": 3,
+    "县区": 3,
+    "县级": 3,
+    "township": 4,
+    "town": 4,
+    "street": 4,
+    "乡镇": 4,
+    "街道": 4,
+    "乡": 4,
+    "镇": 4,
+    "乡镇街道": 4,
+    "community": 5,
+    "village": 5,
+    "社区": 5,
+    "村": 5,
+    "村居": 5,
+    "社区/村": 5,
+    "grid": 6,
+    "网格": 6,
+}
 
 
 def parse_level(value: str) -> int:
@@ -147,12 +171,18 @@ def check_parent(code: str, level: int, parent_code: str | None, parent_level: i
         if code[start:end].strip("0"):
             skipped_code = code[:end].ljust(CODE_LENGTH[skipped], "0")
             raise ValidationError(
-                _("Code %(code)s lies under the %(skipped)s %(skipped_code)s, not directly "
-                  "under %(parent)s: attach it to that %(skipped)s.")
-                % {"code": code, "skipped": Level(skipped).label, "skipped_code": skipped_code,
-                   "parent": parent_code},
+                _(
+                    "Code %(code)s lies under the %(skipped)s %(skipped_code)s, not directly "
+                    "under %(parent)s: attach it to that %(skipped)s."
+                )
+                % {
+                    "code": code,
+                    "skipped": Level(skipped).label,
+                    "skipped_code": skipped_code,
+                    "parent": parent_code,
+                },
                 code="parent_code",
-            )  # fmt: skip
+            )
 
 
 def is_rural_community(community_code: str) -> bool:

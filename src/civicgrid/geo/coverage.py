@@ -63,8 +63,11 @@ def check_community(
                 continue
             area = area_m2(overlap)
             if area > tolerance:
-                findings.append(Finding(CoverageKind.OVERLAP, round(area, 1), ids[i], ids[j],
-                                        dict(mapping(overlap))))  # fmt: skip
+                findings.append(
+                    Finding(
+                        CoverageKind.OVERLAP, round(area, 1), ids[i], ids[j], dict(mapping(overlap))
+                    )
+                )
     if community_boundary is not None and shapes:
         gap = _polygonal(shape(community_boundary).difference(shapely.union_all(shapes)))
         for part in getattr(gap, "geoms", [gap]):
@@ -111,10 +114,11 @@ def refresh(parent_ids: Iterable[int], *, batch: int = 500) -> int:
             CoverageIssue.objects.bulk_create(issues, batch_size=500)
             CoverageCheck.objects.filter(division_id__in=chunk).delete()
             CoverageCheck.objects.bulk_create(
-                CoverageCheck(division=p, division_path=p.path, checked_at=now,
-                              boundary_version=version)
+                CoverageCheck(
+                    division=p, division_path=p.path, checked_at=now, boundary_version=version
+                )
                 for p in parents
-            )  # fmt: skip
+            )
         found += len(issues)
     return found
 

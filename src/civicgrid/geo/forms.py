@@ -21,17 +21,22 @@ class GridForm(StyledForm):
         label=_("Dedicated type"), choices=[("", "—"), *DedicatedType.choices], required=False
     )
     setting = forms.ChoiceField(label=_("Setting"), choices=Setting.choices)
-    households = forms.IntegerField(label=_("Households"), min_value=0, max_value=1_000_000,
-                                    required=False)  # fmt: skip
-    residents = forms.IntegerField(label=_("Residents"), min_value=0, max_value=1_000_000,
-                                   required=False)  # fmt: skip
+    households = forms.IntegerField(
+        label=_("Households"), min_value=0, max_value=1_000_000, required=False
+    )
+    residents = forms.IntegerField(
+        label=_("Residents"), min_value=0, max_value=1_000_000, required=False
+    )
 
 
 class ChildForm(StyledForm):
     """Add a division (or a grid) under the current one."""
 
-    code = forms.CharField(label=_("Code"), max_length=15,
-                           help_text=_("Statistical code; a grid is its community's 12 digits + 3."))  # fmt: skip
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=15,
+        help_text=_("Statistical code; a grid is its community's 12 digits + 3."),
+    )
     name = forms.CharField(label=_("Name"), max_length=100)
 
 
@@ -39,12 +44,15 @@ class ImportForm(StyledForm):
     kind = forms.ChoiceField(label=_("What the file holds"))
     file = forms.FileField(
         label=_("File"),
-        help_text=_("Division table: CSV with columns code,name,parent_code,level (UTF-8 or "
-                    "GB18030). Boundaries: a GeoJSON FeatureCollection with a code property, or a "
-                    "ZIP of one GeoJSON per division named by its code."),
-    )  # fmt: skip
-    dry_run = forms.BooleanField(label=_("Only check the file; write nothing"), required=False,
-                                 initial=True)  # fmt: skip
+        help_text=_(
+            "Division table: CSV with columns code,name,parent_code,level (UTF-8 or "
+            "GB18030). Boundaries: a GeoJSON FeatureCollection with a code property, or a "
+            "ZIP of one GeoJSON per division named by its code."
+        ),
+    )
+    dry_run = forms.BooleanField(
+        label=_("Only check the file; write nothing"), required=False, initial=True
+    )
     skip_invalid = forms.BooleanField(
         label=_("Import the valid rows even if some rows are bad"), required=False
     )
@@ -56,4 +64,4 @@ class ImportForm(StyledForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = jobs.kind_choices()
+        self.fields["kind"].choices = jobs.kind_choices()  # type: ignore[attr-defined]

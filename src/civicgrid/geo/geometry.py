@@ -54,9 +54,12 @@ def _check_positions(coords: Any, depth: int) -> None:
         if not -90 <= lat <= 90:
             if -90 <= lng <= 90:
                 raise ValidationError(
-                    _("Latitude %(value)s is out of range: longitude and latitude look swapped "
-                      "(GeoJSON positions are [longitude, latitude]).") % {"value": lat}
-                )  # fmt: skip
+                    _(
+                        "Latitude %(value)s is out of range: longitude and latitude look swapped "
+                        "(GeoJSON positions are [longitude, latitude])."
+                    )
+                    % {"value": lat}
+                )
             raise ValidationError(
                 _(
                     "Latitude %(value)s is out of range (coordinates are [longitude, latitude] "

@@ -24,24 +24,59 @@ from .validation import MAX_COUNT, clean_grid_values
 GRID_FIELDS = ("kind", "dedicated_type", "setting", "households", "residents")
 
 HEADER_ALIASES = {
-    "code": "code", "代码": "code", "区划代码": "code", "统计用区划代码": "code", "编码": "code",
-    "name": "name", "名称": "name",
-    "parent_code": "parent_code", "parent": "parent_code", "上级代码": "parent_code",
+    "code": "code",
+    "代码": "code",
+    "区划代码": "code",
+    "统计用区划代码": "code",
+    "编码": "code",
+    "name": "name",
+    "名称": "name",
+    "parent_code": "parent_code",
+    "parent": "parent_code",
+    "上级代码": "parent_code",
     "上级编码": "parent_code",
-    "level": "level", "级别": "level", "层级": "level",
-    "previous_code": "previous_code", "原代码": "previous_code",
-    "kind": "kind", "类型": "kind", "网格类型": "kind",
-    "dedicated_type": "dedicated_type", "专属类型": "dedicated_type",
-    "setting": "setting", "城乡": "setting",
-    "households": "households", "户数": "households",
-    "residents": "residents", "人数": "residents", "人口": "residents",
-}  # fmt: skip
-KIND_ALIASES = {"general": "general", "综合": "general", "综合网格": "general",
-                "dedicated": "dedicated", "专属": "dedicated", "专属网格": "dedicated"}  # fmt: skip
-SETTING_ALIASES = {"urban": "urban", "城镇": "urban", "城市": "urban",
-                   "rural": "rural", "农村": "rural", "乡村": "rural"}  # fmt: skip
-DEDICATED_ALIASES = {"学校": "school", "医院": "hospital", "园区": "enterprise", "公园": "park",
-                     "企业": "enterprise", "其他": "other"}  # fmt: skip
+    "level": "level",
+    "级别": "level",
+    "层级": "level",
+    "previous_code": "previous_code",
+    "原代码": "previous_code",
+    "kind": "kind",
+    "类型": "kind",
+    "网格类型": "kind",
+    "dedicated_type": "dedicated_type",
+    "专属类型": "dedicated_type",
+    "setting": "setting",
+    "城乡": "setting",
+    "households": "households",
+    "户数": "households",
+    "residents": "residents",
+    "人数": "residents",
+    "人口": "residents",
+}
+KIND_ALIASES = {
+    "general": "general",
+    "综合": "general",
+    "综合网格": "general",
+    "dedicated": "dedicated",
+    "专属": "dedicated",
+    "专属网格": "dedicated",
+}
+SETTING_ALIASES = {
+    "urban": "urban",
+    "城镇": "urban",
+    "城市": "urban",
+    "rural": "rural",
+    "农村": "rural",
+    "乡村": "rural",
+}
+DEDICATED_ALIASES = {
+    "学校": "school",
+    "医院": "hospital",
+    "园区": "enterprise",
+    "公园": "park",
+    "企业": "enterprise",
+    "其他": "other",
+}
 
 
 @dataclass
@@ -266,10 +301,19 @@ def _read_record(
         guess = _guess_code(row["code"])
         current = existing.get(guess[0]) if guess else None
         if current is not None and current.level != level:
-            fail(line, "level", _("%(code)s already exists as a %(existing)s; a code keeps its "
-                                  "level (this row says %(level)s).")
-                 % {"code": current.code, "existing": Level(current.level).label,
-                    "level": Level(level).label})  # fmt: skip
+            fail(
+                line,
+                "level",
+                _(
+                    "%(code)s already exists as a %(existing)s; a code keeps its "
+                    "level (this row says %(level)s)."
+                )
+                % {
+                    "code": current.code,
+                    "existing": Level(current.level).label,
+                    "level": Level(level).label,
+                },
+            )
         else:
             fail(line, "code", exc.messages[0])
         return None
@@ -281,8 +325,12 @@ def _read_record(
         fail(line, "name", _("The name is longer than 100 characters."))
         return None
     if code in first_line:
-        fail(line, "code", _("Code %(code)s appears again (first on line %(line)d).")
-             % {"code": code, "line": first_line[code]})  # fmt: skip
+        fail(
+            line,
+            "code",
+            _("Code %(code)s appears again (first on line %(line)d).")
+            % {"code": code, "line": first_line[code]},
+        )
         return None
     grid: dict[str, Any] = {}
     if level == Level.GRID:
@@ -295,8 +343,12 @@ def _read_record(
     else:
         given = [c for c in GRID_FIELDS if row.get(c, "").strip()]
         if given:
-            fail(line, given[0], _("Grid attributes (%(columns)s) are only allowed on grid "
-                                   "rows.") % {"columns": ", ".join(given)})  # fmt: skip
+            fail(
+                line,
+                given[0],
+                _("Grid attributes (%(columns)s) are only allowed on grid rows.")
+                % {"columns": ", ".join(given)},
+            )
             return None
     parent_raw = row.get("parent_code", "").strip()
     previous = row.get("previous_code", "").strip() or None
@@ -483,8 +535,15 @@ def _features(data: Any, file_name: str) -> list[tuple[int, str | None, Any]]:
     if kind == "Feature":
         code = _code_property(data.get("properties"))
         return [(1, code if code is not None else named, data)]
-    if kind in {"Polygon", "MultiPolygon", "GeometryCollection", "Point", "MultiPoint",
-                "LineString", "MultiLineString"}:  # fmt: skip
+    if kind in {
+        "Polygon",
+        "MultiPolygon",
+        "GeometryCollection",
+        "Point",
+        "MultiPoint",
+        "LineString",
+        "MultiLineString",
+    }:
         return [(1, named, data)]
     raise ValidationError(_("Unknown GeoJSON type “%(kind)s”.") % {"kind": kind})
 
@@ -521,10 +580,13 @@ def validate_boundaries(
             declared = _declared_crs(data) if isinstance(data, dict) else ""
             if declared and not crs_is_lng_lat(declared):
                 raise ValidationError(
-                    _("Coordinate system %(crs)s is not supported: boundaries must be "
-                      "WGS-84 (EPSG:4326) or CGCS2000 (EPSG:4490) longitude/latitude; "
-                      "reproject the file first.") % {"crs": declared}
-                )  # fmt: skip
+                    _(
+                        "Coordinate system %(crs)s is not supported: boundaries must be "
+                        "WGS-84 (EPSG:4326) or CGCS2000 (EPSG:4490) longitude/latitude; "
+                        "reproject the file first."
+                    )
+                    % {"crs": declared}
+                )
             features = _features(data, file_name)
         except ValidationError as exc:
             message = _("Cannot read the file: %(error)s") % {"error": exc.messages[0]}
@@ -546,8 +608,11 @@ def validate_boundaries(
                 code = guess[0]
                 match = divisions.get(code)
             if code in seen:
-                fail("code", _("Code %(code)s appears again (first in %(file)s, feature %(n)d).")
-                     % {"code": code, "file": seen[code][0], "n": seen[code][1]})  # fmt: skip
+                fail(
+                    "code",
+                    _("Code %(code)s appears again (first in %(file)s, feature %(n)d).")
+                    % {"code": code, "file": seen[code][0], "n": seen[code][1]},
+                )
                 continue
             seen[code] = (file_name, number)
             if match is None:

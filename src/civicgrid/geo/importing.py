@@ -42,6 +42,10 @@ def run_boundaries(
 def register_importers() -> None:
     register(Importer("divisions", _("division table (CSV)"), run_divisions, (".csv", ".txt")))
     register(
-        Importer("boundaries", _("grid and division boundaries (GeoJSON or ZIP)"), run_boundaries,
-                 (".geojson", ".json", ".zip"))
-    )  # fmt: skip
+        Importer(
+            "boundaries",
+            _("grid and division boundaries (GeoJSON or ZIP)"),
+            run_boundaries,
+            (".geojson", ".json", ".zip"),
+        )
+    )

@@ -84,7 +84,6 @@ class Division(Scoped):
         return list(reversed(chain))
 
 
-
 class DivisionCodeChange(models.Model):
     """A renumbering (区划调整): the division keeps its key, its code and path change."""
 
@@ -107,7 +106,7 @@ class DivisionCodeChange(models.Model):
 
 class GridQuerySet(ScopedQuerySet):
     def with_sizing(self) -> GridQuerySet:
-        from .sizing import annotate_sizing  # noqa: PLC0415
+        from .sizing import annotate_sizing
 
         return annotate_sizing(self)
 
@@ -138,7 +137,7 @@ class Grid(Scoped):
 
     audit_exclude = ("updated_at",)
 
-    objects = models.Manager.from_queryset(GridQuerySet)()  # type: ignore[misc]
+    objects = models.Manager.from_queryset(GridQuerySet)()  # type: ignore[misc, assignment]
 
     class Meta:
         verbose_name = _("grid")
@@ -207,11 +206,10 @@ class Placed(Scoped):
     class Meta:
         abstract = True
 
-    def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def save(self, *args, **kwargs) -> None:
         # The path is derived from the division and must never drift from it.
         if self.division_id and (
             not self.division_path or self.division_path != self.division.path
         ):
             self.division_path = self.division.path
         super().save(*args, **kwargs)
-

@@ -16,7 +16,7 @@ from .models import CoverageIssue, Division, Grid
 
 def visible_grids(user: Any) -> QuerySet[Grid]:
     return (
-        Grid.objects.restrict(user, Action.VIEW)  # type: ignore[attr-defined]
+        Grid.objects.restrict(user, Action.VIEW)
         .filter(division__is_active=True)
         .select_related("division", "division__parent")
         .with_sizing()
@@ -26,8 +26,8 @@ def visible_grids(user: Any) -> QuerySet[Grid]:
 
 def with_workers(grids: list[Grid]) -> list[Grid]:
     """Attach `worker_list` (active grid workers) to each grid with one query."""
-    from civicgrid.accounts.models import RoleAssignment  # noqa: PLC0415
-    from civicgrid.accounts.roles import Role  # noqa: PLC0415
+    from civicgrid.accounts.models import RoleAssignment
+    from civicgrid.accounts.roles import Role
 
     by_division: dict[int, list[Any]] = {g.pk: [] for g in grids}
     assignments = RoleAssignment.objects.filter(
@@ -41,7 +41,7 @@ def with_workers(grids: list[Grid]) -> list[Grid]:
 
 
 def sizing_summary(grids: QuerySet[Grid]) -> dict[str, int]:
-    counts = dict(grids.order_by().values_list("sizing").annotate(n=Count("pk")))
+    counts = dict(grids.order_by().values_list("sizing").annotate(n=Count("pk")))  # type: ignore[misc]  # annotated by with_sizing()
     return {status: int(counts.get(status, 0)) for status in SizingStatus.values}
 
 
@@ -57,7 +57,7 @@ def feature_collection(
     tolerance = simplify_m / 111_320.0
     for grid in grids.filter(division__boundary__isnull=False):
         division = grid.division
-        geometry = division.boundary
+        geometry: dict[str, Any] = division.boundary or {}
         if tolerance > 0:
             geometry = dict(mapping(shape(geometry).simplify(tolerance, preserve_topology=True)))
         if crs == "gcj02":
@@ -85,7 +85,7 @@ def feature_collection(
 
 def children_of(user: Any, division: Division) -> QuerySet[Division]:
     return (
-        Division.objects.restrict(user, Action.VIEW)  # type: ignore[attr-defined]
+        Division.objects.restrict(user, Action.VIEW)
         .filter(parent=division, is_active=True)
         .order_by("code")
     )

@@ -75,7 +75,7 @@ def _map_config(request: HttpRequest, division: Division | None) -> dict[str, An
             "url": settings.MAP_TILE_URL,
             "attribution": settings.MAP_TILE_ATTRIBUTION,
             "crs": crs,
-        },  # fmt: skip
+        },
         "bbox": bbox,
         "gridUrl": reverse("geo:division", args=[0]),
         "labels": {
@@ -148,7 +148,7 @@ def _child_rows(user: Any, division: Division) -> list[dict[str, Any]]:
     by_path = {c.path: c for c in children}
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     rows = (
-        selectors.visible_grids(user)
+        selectors.visible_grids(user)  # type: ignore[misc]  # annotated by with_sizing()
         .filter(subtree_q("division__path", division.path))
         .values_list("division__path", "households", "residents", "sizing")
     )
@@ -172,9 +172,7 @@ def division_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if division.level == Level.GRID:
         grid = selectors.with_workers([selectors.visible_grids(user).get(pk=division.pk)])[0]
     may_change = can(user, division, Action.CHANGE)
-    units = Unit.objects.restrict(user).filter(division=division).select_related(
-        "department_type"
-    )  # fmt: skip
+    units = Unit.objects.restrict(user).filter(division=division).select_related("department_type")
     context = {
         "division": division,
         "grid": grid,
@@ -195,7 +193,7 @@ def division_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _grid_issue_q(division: Division) -> Any:
-    from django.db.models import Q  # noqa: PLC0415
+    from django.db.models import Q
 
     return Q(grid_a=division) | Q(grid_b=division)
 
@@ -211,14 +209,25 @@ def division_edit(request: HttpRequest, pk: int) -> HttpResponse:
     _require_change(request.user, division)
     form = DivisionNameForm(request.POST or None, initial={"name": division.name})
     if request.method == "POST" and form.is_valid():
-        done = run_action(form, lambda: actions.do_update_division(
-            division, actor=request.user, name=form.cleaned_data["name"]))  # fmt: skip
+        done = run_action(
+            form,
+            lambda: actions.do_update_division(
+                division, actor=request.user, name=form.cleaned_data["name"]
+            ),
+        )
         if done is not None:
             messages.success(request, _("Saved."))
             return redirect("geo:division", division.pk)
-    return render(request, "geo/division_form.html",
-                  {"division": division, "form": form, "crumbs": crumbs(request.user, division),
-                   "title": _("Rename %(name)s") % {"name": division.name}})  # fmt: skip
+    return render(
+        request,
+        "geo/division_form.html",
+        {
+            "division": division,
+            "form": form,
+            "crumbs": crumbs(request.user, division),
+            "title": _("Rename %(name)s") % {"name": division.name},
+        },
+    )
 
 
 @login_required
@@ -229,16 +238,30 @@ def division_add(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404
     form = ChildForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        child = run_action(form, lambda: actions.do_create_division(
-            actor=request.user, parent=parent, code=form.cleaned_data["code"],
-            name=form.cleaned_data["name"], level=parent.level + 1))  # fmt: skip
+        child = run_action(
+            form,
+            lambda: actions.do_create_division(
+                actor=request.user,
+                parent=parent,
+                code=form.cleaned_data["code"],
+                name=form.cleaned_data["name"],
+                level=parent.level + 1,
+            ),
+        )
         if child is not None:
             messages.success(request, _("%(name)s is added.") % {"name": child.name})
             return redirect("geo:division", child.pk)
-    return render(request, "geo/division_form.html",
-                  {"division": parent, "form": form, "crumbs": crumbs(request.user, parent),
-                   "title": _("Add a %(level)s under %(name)s")
-                   % {"level": Level(parent.level + 1).label, "name": parent.name}})  # fmt: skip
+    return render(
+        request,
+        "geo/division_form.html",
+        {
+            "division": parent,
+            "form": form,
+            "crumbs": crumbs(request.user, parent),
+            "title": _("Add a %(level)s under %(name)s")
+            % {"level": Level(parent.level + 1).label, "name": parent.name},
+        },
+    )
 
 
 @login_required
@@ -253,10 +276,16 @@ def grid_edit(request: HttpRequest, pk: int) -> HttpResponse:
         if done is not None:
             messages.success(request, _("Saved."))
             return redirect("geo:division", grid.pk)
-    return render(request, "geo/division_form.html",
-                  {"division": grid.division, "form": form,
-                   "crumbs": crumbs(request.user, grid.division),
-                   "title": _("Edit grid %(name)s") % {"name": grid.division.name}})  # fmt: skip
+    return render(
+        request,
+        "geo/division_form.html",
+        {
+            "division": grid.division,
+            "form": form,
+            "crumbs": crumbs(request.user, grid.division),
+            "title": _("Edit grid %(name)s") % {"name": grid.division.name},
+        },
+    )
 
 
 # --- sizing and coverage report ---------------------------------------------------------------
@@ -264,7 +293,7 @@ PROBLEMS = "problems"
 
 
 @login_required
-def sizing_report(request: HttpRequest) -> HttpResponse:
+def sizing_report(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     user = request.user
     under = division_by_code(user, request.GET.get("under"))
     status = request.GET.get("sizing", PROBLEMS)
@@ -275,11 +304,11 @@ def sizing_report(request: HttpRequest) -> HttpResponse:
         issues = issues.filter(subtree_q("division_path", under.path))
     summary = selectors.sizing_summary(grids)
     if status == PROBLEMS:
-        grids = grids.filter(
+        grids = grids.filter(  # type: ignore[misc]  # annotated by with_sizing()
             sizing__in=[SizingStatus.OVER, SizingStatus.UNDER, SizingStatus.UNKNOWN]
         )
     elif status in SizingStatus.values:
-        grids = grids.filter(sizing=status)
+        grids = grids.filter(sizing=status)  # type: ignore[misc]  # annotated by with_sizing()
     setting = request.GET.get("setting")
     if setting in Setting.values:
         grids = grids.filter(setting=setting)
@@ -290,7 +319,8 @@ def sizing_report(request: HttpRequest) -> HttpResponse:
     if under is not None:
         checks = checks.filter(subtree_q("division_path", under.path))
     last_check = checks.order_by("-checked_at").values_list("checked_at", flat=True).first()
-    scope_root = under or (selectors.roots_for(user) or [None])[0]
+    roots = selectors.roots_for(user)
+    scope_root = under if under is not None else (roots[0] if roots else None)
     return render(
         request,
         "geo/sizing.html",
@@ -309,7 +339,7 @@ def sizing_report(request: HttpRequest) -> HttpResponse:
             "norm": settings.GRID_SIZING,
             "may_recheck": scope_root is not None and can(user, scope_root, Action.CHANGE),
             "scope_root": scope_root,
-            "crumbs": crumbs(user, under, "geo:division") if under else [],
+            "crumbs": crumbs(user, under, "geo:division") if under is not None else [],
         },
     )
 
@@ -321,18 +351,32 @@ class _Echo:
 
 def _sizing_csv(grids: Any) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
-    header = [_("code"), _("name"), _("community"), _("kind"), _("setting"), _("households"),
-              _("residents"), _("sizing")]  # fmt: skip
+    header = [
+        _("code"),
+        _("name"),
+        _("community"),
+        _("kind"),
+        _("setting"),
+        _("households"),
+        _("residents"),
+        _("sizing"),
+    ]
 
     def rows() -> Any:
         yield "\ufeff" + writer.writerow(header)
         for g in grids.iterator(chunk_size=2000):
-            yield writer.writerow([
-                g.division.code, g.division.name,
-                g.division.parent.name if g.division.parent else "",
-                GridKind(g.kind).label, Setting(g.setting).label, g.households, g.residents,
-                SizingStatus(g.sizing).label,
-            ])  # fmt: skip
+            yield writer.writerow(
+                [
+                    g.division.code,
+                    g.division.name,
+                    g.division.parent.name if g.division.parent else "",
+                    GridKind(g.kind).label,
+                    Setting(g.setting).label,
+                    g.households,
+                    g.residents,
+                    SizingStatus(g.sizing).label,
+                ]
+            )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="grid-sizing.csv"'
@@ -348,8 +392,11 @@ def coverage_recheck(request: HttpRequest) -> HttpResponse:
     _require_change(request.user, division)
     ids = coverage.communities_under(division.path)
     check_coverage.enqueue(ids)
-    messages.info(request, _("A coverage check of %(n)d communities is queued; refresh in a "
-                             "moment.") % {"n": len(ids)})  # fmt: skip
+    messages.info(
+        request,
+        _("A coverage check of %(n)d communities is queued; refresh in a moment.")
+        % {"n": len(ids)},
+    )
     return redirect(f"{reverse('geo:sizing')}?under={division.code}#coverage")
 
 
@@ -366,10 +413,19 @@ def imports(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        job = run_action(form, lambda: jobs.do_create_import_job(
-            actor=request.user, kind=data["kind"], upload=data["file"],
-            options={"dry_run": data["dry_run"], "skip_invalid": data["skip_invalid"],
-                     "crs": data["crs"]}))  # fmt: skip
+        job = run_action(
+            form,
+            lambda: jobs.do_create_import_job(
+                actor=request.user,
+                kind=data["kind"],
+                upload=data["file"],
+                options={
+                    "dry_run": data["dry_run"],
+                    "skip_invalid": data["skip_invalid"],
+                    "crs": data["crs"],
+                },
+            ),
+        )
         if job is not None:
             return redirect("geo:import", job.pk)
     recent = ImportJob.objects.restrict(request.user).select_related("created_by")[:20]

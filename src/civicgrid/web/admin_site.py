@@ -19,6 +19,6 @@ class CivicgridAdminSite(admin.AdminSite):
             return False
         if user.is_superuser:
             return True
-        from civicgrid.accounts.roles import ADMIN_ROLES  # noqa: PLC0415
+        from civicgrid.accounts.roles import ADMIN_ROLES
 
         return bool(getattr(user, "roles", lambda: set())() & ADMIN_ROLES)

@@ -6,6 +6,6 @@ from django.http import HttpRequest
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
-    from .navigation import menu_for  # noqa: PLC0415
+    from .navigation import menu_for
 
     return {"nav_items": menu_for(request)}

@@ -23,7 +23,7 @@ class StyledFormMixin:
     fields: dict[str, forms.Field]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        super().__init__(*args, **kwargs)
         for field in self.fields.values():
             widget = field.widget
             if isinstance(widget, forms.CheckboxInput):
@@ -75,7 +75,7 @@ class LoginForm(StyledFormMixin, AuthenticationForm):
     }
 
     def clean(self) -> dict[str, Any]:
-        from civicgrid.accounts.models import User  # noqa: PLC0415
+        from civicgrid.accounts.models import User
 
         username = self.cleaned_data.get("username")
         if username:
@@ -83,8 +83,10 @@ class LoginForm(StyledFormMixin, AuthenticationForm):
             if user is not None and user.is_locked:
                 assert user.locked_until is not None
                 raise ValidationError(
-                    _("This account is locked after repeated failed logins until %(time)s. Ask "
-                      "your administrator to unlock it, or try again later.")
+                    _(
+                        "This account is locked after repeated failed logins until %(time)s. Ask "
+                        "your administrator to unlock it, or try again later."
+                    )
                     % {"time": date_format(localtime(user.locked_until), "H:i")},
                     code="locked",
                 )

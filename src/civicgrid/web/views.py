@@ -8,7 +8,7 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -22,6 +22,7 @@ from civicgrid.geo.choices import Level
 from civicgrid.geo.models import CoverageIssue, Division
 
 from .forms import LoginForm, StyledForm, run_action
+from .typing import AuthedRequest
 
 
 class LoginView(auth_views.LoginView):
@@ -31,7 +32,7 @@ class LoginView(auth_views.LoginView):
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthedRequest) -> HttpResponse:
     user = request.user
     assignments = RoleAssignment.objects.filter(user=user).select_related("division", "unit")
     divisions = Division.objects.restrict(user, Action.VIEW).filter(is_active=True)
@@ -55,12 +56,18 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 class PasswordForm(StyledForm):
-    old_password = forms.CharField(label=gettext_lazy("Current password"),
-                                   widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))  # fmt: skip
-    password = forms.CharField(label=gettext_lazy("New password"),
-                               widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))  # fmt: skip
-    password2 = forms.CharField(label=gettext_lazy("New password again"),
-                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))  # fmt: skip
+    old_password = forms.CharField(
+        label=gettext_lazy("Current password"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    password = forms.CharField(
+        label=gettext_lazy("New password"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password2 = forms.CharField(
+        label=gettext_lazy("New password again"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -70,12 +77,13 @@ class PasswordForm(StyledForm):
 
 
 class TokenForm(StyledForm):
-    name = forms.CharField(label=gettext_lazy("What the token is for"), max_length=80,
-                           required=False)  # fmt: skip
+    name = forms.CharField(
+        label=gettext_lazy("What the token is for"), max_length=80, required=False
+    )
 
 
 @login_required
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: AuthedRequest) -> HttpResponse:
     user = request.user
     password_form = PasswordForm(prefix="pw")
     token_form = TokenForm(prefix="tk")
@@ -83,9 +91,15 @@ def account(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and "pw-password" in request.POST:
         password_form = PasswordForm(request.POST, prefix="pw")
         if password_form.is_valid():
-            done = run_action(password_form, lambda: accounts.do_set_password(
-                user, actor=user, password=password_form.cleaned_data["password"],
-                old_password=password_form.cleaned_data["old_password"]))  # fmt: skip
+            done = run_action(
+                password_form,
+                lambda: accounts.do_set_password(
+                    user,
+                    actor=user,
+                    password=password_form.cleaned_data["password"],
+                    old_password=password_form.cleaned_data["old_password"],
+                ),
+            )
             if done is not None:
                 update_session_auth_hash(request, done)
                 messages.success(request, _("Your password is changed; API tokens were revoked."))
@@ -112,7 +126,7 @@ def account(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def revoke_token(request: HttpRequest, pk: int) -> HttpResponse:
+def revoke_token(request: AuthedRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=pk, user=request.user)
     accounts.do_revoke_token(token, actor=request.user)
     messages.success(request, _("The token is revoked."))

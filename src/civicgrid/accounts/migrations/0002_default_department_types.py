@@ -2,6 +2,7 @@ from django.db import migrations
 
 from civicgrid.accounts.defaults import DEFAULT_TYPES, ensure_department_types
 
+
 def add_types(apps, schema_editor):
     ensure_department_types(apps.get_model("accounts", "DepartmentType"))
 

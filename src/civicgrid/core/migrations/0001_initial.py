@@ -6,94 +6,225 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
+        ("contenttypes", "0002_remove_content_type_name"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='VersionStamp',
+            name="VersionStamp",
             fields=[
-                ('key', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('version', models.BigIntegerField(default=0)),
-                ('changed_at', models.DateTimeField(auto_now=True)),
+                ("key", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                ("version", models.BigIntegerField(default=0)),
+                ("changed_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'version stamp',
+                "verbose_name": "version stamp",
             },
         ),
         migrations.CreateModel(
-            name='ImportJob',
+            name="ImportJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=32, verbose_name='kind')),
-                ('file', models.FileField(upload_to='imports/%Y/%m/', verbose_name='file')),
-                ('original_name', models.CharField(max_length=255, verbose_name='file name')),
-                ('options', models.JSONField(blank=True, default=dict, verbose_name='options')),
-                ('status', models.CharField(choices=[('queued', 'queued'), ('running', 'running'), ('succeeded', 'succeeded'), ('rejected', 'rejected (bad rows, nothing written)'), ('failed', 'failed')], default='queued', max_length=10, verbose_name='status')),
-                ('progress', models.PositiveIntegerField(default=0, verbose_name='progress')),
-                ('total', models.PositiveIntegerField(default=0, verbose_name='total')),
-                ('report', models.JSONField(blank=True, default=dict, verbose_name='report')),
-                ('division_path', models.CharField(db_index=True, max_length=15, verbose_name='division path')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished at')),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=32, verbose_name="kind")),
+                ("file", models.FileField(upload_to="imports/%Y/%m/", verbose_name="file")),
+                ("original_name", models.CharField(max_length=255, verbose_name="file name")),
+                ("options", models.JSONField(blank=True, default=dict, verbose_name="options")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "queued"),
+                            ("running", "running"),
+                            ("succeeded", "succeeded"),
+                            ("rejected", "rejected (bad rows, nothing written)"),
+                            ("failed", "failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                        verbose_name="status",
+                    ),
+                ),
+                ("progress", models.PositiveIntegerField(default=0, verbose_name="progress")),
+                ("total", models.PositiveIntegerField(default=0, verbose_name="total")),
+                ("report", models.JSONField(blank=True, default=dict, verbose_name="report")),
+                (
+                    "division_path",
+                    models.CharField(db_index=True, max_length=15, verbose_name="division path"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "finished_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="finished at"),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="created by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'import job',
-                'verbose_name_plural': 'import jobs',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "import job",
+                "verbose_name_plural": "import jobs",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='AccessLog',
+            name="AccessLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('time', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='time')),
-                ('actor_name', models.CharField(blank=True, max_length=150, verbose_name='actor name')),
-                ('request_id', models.CharField(blank=True, db_index=True, max_length=64, verbose_name='request id')),
-                ('action', models.CharField(max_length=64, verbose_name='action')),
-                ('object_id', models.CharField(max_length=64, verbose_name='object id')),
-                ('object_repr', models.CharField(max_length=200, verbose_name='object')),
-                ('division_path', models.CharField(blank=True, max_length=15, verbose_name='division path')),
-                ('fields', models.JSONField(blank=True, default=list, verbose_name='fields')),
-                ('reason', models.CharField(blank=True, max_length=500, verbose_name='reason')),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='actor')),
-                ('content_type', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='contenttypes.contenttype', verbose_name='object type')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "time",
+                    models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="time"),
+                ),
+                (
+                    "actor_name",
+                    models.CharField(blank=True, max_length=150, verbose_name="actor name"),
+                ),
+                (
+                    "request_id",
+                    models.CharField(
+                        blank=True, db_index=True, max_length=64, verbose_name="request id"
+                    ),
+                ),
+                ("action", models.CharField(max_length=64, verbose_name="action")),
+                ("object_id", models.CharField(max_length=64, verbose_name="object id")),
+                ("object_repr", models.CharField(max_length=200, verbose_name="object")),
+                (
+                    "division_path",
+                    models.CharField(blank=True, max_length=15, verbose_name="division path"),
+                ),
+                ("fields", models.JSONField(blank=True, default=list, verbose_name="fields")),
+                ("reason", models.CharField(blank=True, max_length=500, verbose_name="reason")),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="actor",
+                    ),
+                ),
+                (
+                    "content_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="contenttypes.contenttype",
+                        verbose_name="object type",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'access log entry',
-                'verbose_name_plural': 'access log',
-                'ordering': ['-time', '-id'],
-                'indexes': [models.Index(fields=['content_type', 'object_id'], name='core_access_content_a2fbaf_idx'), models.Index(fields=['division_path', 'time'], name='core_access_divisio_95d153_idx')],
+                "verbose_name": "access log entry",
+                "verbose_name_plural": "access log",
+                "ordering": ["-time", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["content_type", "object_id"], name="core_access_content_a2fbaf_idx"
+                    ),
+                    models.Index(
+                        fields=["division_path", "time"], name="core_access_divisio_95d153_idx"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ObjectChange',
+            name="ObjectChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('time', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='time')),
-                ('actor_name', models.CharField(blank=True, max_length=150, verbose_name='actor name')),
-                ('request_id', models.CharField(blank=True, db_index=True, max_length=64, verbose_name='request id')),
-                ('kind', models.CharField(choices=[('create', 'created'), ('update', 'updated'), ('delete', 'deleted')], max_length=10, verbose_name='kind')),
-                ('action', models.CharField(blank=True, max_length=64, verbose_name='action')),
-                ('object_id', models.CharField(max_length=64, verbose_name='object id')),
-                ('object_repr', models.CharField(max_length=200, verbose_name='object')),
-                ('division_path', models.CharField(blank=True, max_length=15, verbose_name='division path')),
-                ('before', models.JSONField(blank=True, null=True, verbose_name='before')),
-                ('after', models.JSONField(blank=True, null=True, verbose_name='after')),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='actor')),
-                ('content_type', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='contenttypes.contenttype', verbose_name='object type')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "time",
+                    models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="time"),
+                ),
+                (
+                    "actor_name",
+                    models.CharField(blank=True, max_length=150, verbose_name="actor name"),
+                ),
+                (
+                    "request_id",
+                    models.CharField(
+                        blank=True, db_index=True, max_length=64, verbose_name="request id"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("create", "created"),
+                            ("update", "updated"),
+                            ("delete", "deleted"),
+                        ],
+                        max_length=10,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("action", models.CharField(blank=True, max_length=64, verbose_name="action")),
+                ("object_id", models.CharField(max_length=64, verbose_name="object id")),
+                ("object_repr", models.CharField(max_length=200, verbose_name="object")),
+                (
+                    "division_path",
+                    models.CharField(blank=True, max_length=15, verbose_name="division path"),
+                ),
+                ("before", models.JSONField(blank=True, null=True, verbose_name="before")),
+                ("after", models.JSONField(blank=True, null=True, verbose_name="after")),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="actor",
+                    ),
+                ),
+                (
+                    "content_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="contenttypes.contenttype",
+                        verbose_name="object type",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'object change',
-                'verbose_name_plural': 'object changes',
-                'ordering': ['-time', '-id'],
-                'indexes': [models.Index(fields=['content_type', 'object_id'], name='core_object_content_5db1fb_idx'), models.Index(fields=['division_path', 'time'], name='core_object_divisio_ca34f3_idx')],
+                "verbose_name": "object change",
+                "verbose_name_plural": "object changes",
+                "ordering": ["-time", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["content_type", "object_id"], name="core_object_content_5db1fb_idx"
+                    ),
+                    models.Index(
+                        fields=["division_path", "time"], name="core_object_divisio_ca34f3_idx"
+                    ),
+                ],
             },
         ),
     ]

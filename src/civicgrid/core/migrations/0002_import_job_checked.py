@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0001_initial'),
+        ("core", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='importjob',
-            name='status',
-            field=models.CharField(choices=[('queued', 'queued'), ('running', 'running'), ('succeeded', 'succeeded'), ('checked', 'checked (dry run, nothing written)'), ('rejected', 'rejected (bad rows, nothing written)'), ('failed', 'failed')], default='queued', max_length=10, verbose_name='status'),
+            model_name="importjob",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("queued", "queued"),
+                    ("running", "running"),
+                    ("succeeded", "succeeded"),
+                    ("checked", "checked (dry run, nothing written)"),
+                    ("rejected", "rejected (bad rows, nothing written)"),
+                    ("failed", "failed"),
+                ],
+                default="queued",
+                max_length=10,
+                verbose_name="status",
+            ),
         ),
     ]

@@ -5,117 +5,266 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Division',
+            name="Division",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.PositiveSmallIntegerField(choices=[(1, 'province'), (2, 'city'), (3, 'county/district'), (4, 'township/street'), (5, 'community/village'), (6, 'grid')], verbose_name='level')),
-                ('code', models.CharField(max_length=15, verbose_name='code')),
-                ('path', models.CharField(max_length=15, verbose_name='path')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('boundary', models.JSONField(blank=True, null=True, verbose_name='boundary')),
-                ('min_lng', models.FloatField(blank=True, null=True)),
-                ('min_lat', models.FloatField(blank=True, null=True)),
-                ('max_lng', models.FloatField(blank=True, null=True)),
-                ('max_lat', models.FloatField(blank=True, null=True)),
-                ('centroid_lng', models.FloatField(blank=True, null=True, verbose_name='centroid longitude')),
-                ('centroid_lat', models.FloatField(blank=True, null=True, verbose_name='centroid latitude')),
-                ('area_m2', models.FloatField(blank=True, null=True, verbose_name='area (m²)')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='geo.division', verbose_name='parent')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "level",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (1, "province"),
+                            (2, "city"),
+                            (3, "county/district"),
+                            (4, "township/street"),
+                            (5, "community/village"),
+                            (6, "grid"),
+                        ],
+                        verbose_name="level",
+                    ),
+                ),
+                ("code", models.CharField(max_length=15, verbose_name="code")),
+                ("path", models.CharField(max_length=15, verbose_name="path")),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ("boundary", models.JSONField(blank=True, null=True, verbose_name="boundary")),
+                ("min_lng", models.FloatField(blank=True, null=True)),
+                ("min_lat", models.FloatField(blank=True, null=True)),
+                ("max_lng", models.FloatField(blank=True, null=True)),
+                ("max_lat", models.FloatField(blank=True, null=True)),
+                (
+                    "centroid_lng",
+                    models.FloatField(blank=True, null=True, verbose_name="centroid longitude"),
+                ),
+                (
+                    "centroid_lat",
+                    models.FloatField(blank=True, null=True, verbose_name="centroid latitude"),
+                ),
+                ("area_m2", models.FloatField(blank=True, null=True, verbose_name="area (m²)")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="geo.division",
+                        verbose_name="parent",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'division',
-                'verbose_name_plural': 'divisions',
-                'ordering': ['path'],
+                "verbose_name": "division",
+                "verbose_name_plural": "divisions",
+                "ordering": ["path"],
             },
         ),
         migrations.CreateModel(
-            name='CoverageCheck',
+            name="CoverageCheck",
             fields=[
-                ('division', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='coverage_check', serialize=False, to='geo.division')),
-                ('division_path', models.CharField(db_index=True, max_length=15)),
-                ('checked_at', models.DateTimeField(verbose_name='checked at')),
-                ('boundary_version', models.BigIntegerField(default=0)),
+                (
+                    "division",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="coverage_check",
+                        serialize=False,
+                        to="geo.division",
+                    ),
+                ),
+                ("division_path", models.CharField(db_index=True, max_length=15)),
+                ("checked_at", models.DateTimeField(verbose_name="checked at")),
+                ("boundary_version", models.BigIntegerField(default=0)),
             ],
             options={
-                'verbose_name': 'coverage check',
+                "verbose_name": "coverage check",
             },
         ),
         migrations.CreateModel(
-            name='Grid',
+            name="Grid",
             fields=[
-                ('division', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='grid', serialize=False, to='geo.division', verbose_name='division')),
-                ('kind', models.CharField(choices=[('general', 'general grid'), ('dedicated', 'dedicated grid')], default='general', max_length=10, verbose_name='kind')),
-                ('dedicated_type', models.CharField(blank=True, choices=[('school', 'school'), ('hospital', 'hospital'), ('park', 'park'), ('enterprise', 'enterprise or industrial zone'), ('other', 'other')], max_length=12, verbose_name='dedicated type')),
-                ('setting', models.CharField(choices=[('urban', 'urban'), ('rural', 'rural')], max_length=5, verbose_name='setting')),
-                ('households', models.PositiveIntegerField(blank=True, null=True, verbose_name='households')),
-                ('residents', models.PositiveIntegerField(blank=True, null=True, verbose_name='residents')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
+                (
+                    "division",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="grid",
+                        serialize=False,
+                        to="geo.division",
+                        verbose_name="division",
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("general", "general grid"), ("dedicated", "dedicated grid")],
+                        default="general",
+                        max_length=10,
+                        verbose_name="kind",
+                    ),
+                ),
+                (
+                    "dedicated_type",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("school", "school"),
+                            ("hospital", "hospital"),
+                            ("park", "park"),
+                            ("enterprise", "enterprise or industrial zone"),
+                            ("other", "other"),
+                        ],
+                        max_length=12,
+                        verbose_name="dedicated type",
+                    ),
+                ),
+                (
+                    "setting",
+                    models.CharField(
+                        choices=[("urban", "urban"), ("rural", "rural")],
+                        max_length=5,
+                        verbose_name="setting",
+                    ),
+                ),
+                (
+                    "households",
+                    models.PositiveIntegerField(blank=True, null=True, verbose_name="households"),
+                ),
+                (
+                    "residents",
+                    models.PositiveIntegerField(blank=True, null=True, verbose_name="residents"),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
             ],
             options={
-                'verbose_name': 'grid',
-                'verbose_name_plural': 'grids',
+                "verbose_name": "grid",
+                "verbose_name_plural": "grids",
             },
         ),
         migrations.CreateModel(
-            name='CoverageIssue',
+            name="CoverageIssue",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('division_path', models.CharField(db_index=True, max_length=15)),
-                ('kind', models.CharField(choices=[('gap', 'gap'), ('overlap', 'overlap'), ('no_boundary', 'grid without boundary')], max_length=12, verbose_name='kind')),
-                ('area_m2', models.FloatField(default=0, verbose_name='area (m²)')),
-                ('geometry', models.JSONField(blank=True, null=True, verbose_name='geometry')),
-                ('found_at', models.DateTimeField(auto_now_add=True, verbose_name='found at')),
-                ('grid_a', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='geo.division')),
-                ('grid_b', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='geo.division')),
-                ('parent', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='geo.division', verbose_name='community')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("division_path", models.CharField(db_index=True, max_length=15)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("gap", "gap"),
+                            ("overlap", "overlap"),
+                            ("no_boundary", "grid without boundary"),
+                        ],
+                        max_length=12,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("area_m2", models.FloatField(default=0, verbose_name="area (m²)")),
+                ("geometry", models.JSONField(blank=True, null=True, verbose_name="geometry")),
+                ("found_at", models.DateTimeField(auto_now_add=True, verbose_name="found at")),
+                (
+                    "grid_a",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="geo.division",
+                    ),
+                ),
+                (
+                    "grid_b",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="geo.division",
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="geo.division",
+                        verbose_name="community",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'coverage issue',
-                'verbose_name_plural': 'coverage issues',
-                'ordering': ['division_path', 'kind'],
+                "verbose_name": "coverage issue",
+                "verbose_name_plural": "coverage issues",
+                "ordering": ["division_path", "kind"],
             },
         ),
         migrations.CreateModel(
-            name='DivisionCodeChange',
+            name="DivisionCodeChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('old_code', models.CharField(max_length=15, verbose_name='old code')),
-                ('new_code', models.CharField(max_length=15, verbose_name='new code')),
-                ('changed_at', models.DateTimeField(auto_now_add=True, verbose_name='changed at')),
-                ('note', models.CharField(blank=True, max_length=200, verbose_name='note')),
-                ('division', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='code_changes', to='geo.division', verbose_name='division')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("old_code", models.CharField(max_length=15, verbose_name="old code")),
+                ("new_code", models.CharField(max_length=15, verbose_name="new code")),
+                ("changed_at", models.DateTimeField(auto_now_add=True, verbose_name="changed at")),
+                ("note", models.CharField(blank=True, max_length=200, verbose_name="note")),
+                (
+                    "division",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="code_changes",
+                        to="geo.division",
+                        verbose_name="division",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'code change',
-                'verbose_name_plural': 'code changes',
-                'ordering': ['-changed_at'],
+                "verbose_name": "code change",
+                "verbose_name_plural": "code changes",
+                "ordering": ["-changed_at"],
             },
         ),
         migrations.AddIndex(
-            model_name='division',
-            index=models.Index(fields=['path'], name='geo_division_path'),
+            model_name="division",
+            index=models.Index(fields=["path"], name="geo_division_path"),
         ),
         migrations.AddIndex(
-            model_name='division',
-            index=models.Index(fields=['level', 'path'], name='geo_division_level_path'),
+            model_name="division",
+            index=models.Index(fields=["level", "path"], name="geo_division_level_path"),
         ),
         migrations.AddConstraint(
-            model_name='division',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('code',), name='geo_division_active_code'),
+            model_name="division",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_active", True)),
+                fields=("code",),
+                name="geo_division_active_code",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='division',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('path',), name='geo_division_active_path'),
+            model_name="division",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_active", True)),
+                fields=("path",),
+                name="geo_division_active_path",
+            ),
         ),
     ]

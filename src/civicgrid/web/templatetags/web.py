@@ -25,7 +25,7 @@ def get_item(mapping: dict[Any, Any], key: Any) -> Any:
 
 @register.filter
 def sizing_label(value: str) -> str:
-    from civicgrid.geo.choices import SizingStatus  # noqa: PLC0415
+    from civicgrid.geo.choices import SizingStatus
 
     try:
         return str(SizingStatus(value).label)

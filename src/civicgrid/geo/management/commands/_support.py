@@ -119,18 +119,28 @@ def finish_import(
         command.stderr.write(heading)
         for error in report.errors:
             command.stderr.write("  " + format_error(error, unit=unit))
-    counts = {"created": report.created, "updated": report.updated,
-              "unchanged": report.unchanged, "bad": bad}  # fmt: skip
+    counts = {
+        "created": report.created,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "bad": bad,
+    }
     if report.dry_run:
         command.stdout.write(
-            _("Dry run, nothing written: would create %(created)d, update %(updated)d, "
-              "leave %(unchanged)d unchanged; %(bad)d bad.") % counts
-        )  # fmt: skip
+            _(
+                "Dry run, nothing written: would create %(created)d, update %(updated)d, "
+                "leave %(unchanged)d unchanged; %(bad)d bad."
+            )
+            % counts
+        )
     elif report.written:
         command.stdout.write(
-            _("Created %(created)d, updated %(updated)d, unchanged %(unchanged)d; "
-              "%(bad)d bad (skipped).") % counts
-        )  # fmt: skip
+            _(
+                "Created %(created)d, updated %(updated)d, unchanged %(unchanged)d; "
+                "%(bad)d bad (skipped)."
+            )
+            % counts
+        )
     if bad and not skip_invalid:
         if unit == "row":
             message = _("%(bad)d bad row(s)") % {"bad": bad}
@@ -139,6 +149,7 @@ def finish_import(
         if report.dry_run:
             message += _(": the import would be refused. Pass --skip-invalid to import the rest.")
         else:
-            message += _(": nothing was written. Fix them, or pass --skip-invalid to import the "
-                         "rest.")  # fmt: skip
+            message += _(
+                ": nothing was written. Fix them, or pass --skip-invalid to import the rest."
+            )
         raise CommandError(message)

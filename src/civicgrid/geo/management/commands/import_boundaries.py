@@ -30,8 +30,9 @@ def collect_files(paths: list[str]) -> list[tuple[str, bytes]]:
                 raise CommandError(
                     _("The directory %(path)s holds no .geojson or .json files.") % {"path": path}
                 )
-            files += [(str(p.relative_to(target)), read_input(str(p), what="GeoJSON"))
-                      for p in found]  # fmt: skip
+            files += [
+                (str(p.relative_to(target)), read_input(str(p), what="GeoJSON")) for p in found
+            ]
         elif target.suffix.lower() == ".zip":
             raw = read_input(path, what="ZIP")
             try:
@@ -62,9 +63,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "paths", nargs="+", metavar="FILE.geojson",
+            "paths",
+            nargs="+",
+            metavar="FILE.geojson",
             help="GeoJSON files, directories of them, or ZIP archives of them.",
-        )  # fmt: skip
+        )
         parser.add_argument(
             "--skip-invalid",
             action="store_true",

@@ -22,9 +22,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("lat", type=float, metavar="LAT", help="Latitude, e.g. 37.38")
         parser.add_argument("lng", type=float, metavar="LNG", help="Longitude, e.g. 117.97")
-        parser.add_argument("--crs", choices=["wgs84", "gcj02"], default="wgs84",
-                            help="Datum of the point: wgs84 (GPS, default) or gcj02 (a point "
-                                 "picked on an AMap/Tencent map).")  # fmt: skip
+        parser.add_argument(
+            "--crs",
+            choices=["wgs84", "gcj02"],
+            default="wgs84",
+            help="Datum of the point: wgs84 (GPS, default) or gcj02 (a point "
+            "picked on an AMap/Tencent map).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         lat, lng = options["lat"], options["lng"]

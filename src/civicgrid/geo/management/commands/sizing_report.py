@@ -19,8 +19,19 @@ from civicgrid.geo.models import CoverageCheck, CoverageIssue, Division, Grid
 from ._support import find_division
 
 DEFAULT_STATUSES = [SizingStatus.OVER, SizingStatus.UNDER, SizingStatus.UNKNOWN]
-CSV_COLUMNS = ["finding", "status", "code", "name", "community_code", "community", "setting",
-               "households", "residents", "other_grid", "area_m2"]  # fmt: skip
+CSV_COLUMNS = [
+    "finding",
+    "status",
+    "code",
+    "name",
+    "community_code",
+    "community",
+    "setting",
+    "households",
+    "residents",
+    "other_grid",
+    "area_m2",
+]
 
 
 def parse_statuses(value: str) -> list[str]:
@@ -48,9 +59,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--under", metavar="CODE", help="Only this division and what lies under it."
         )
-        parser.add_argument("--format", choices=["text", "csv", "json"], default="text",
-                            help="text for people (default), csv for spreadsheets, json for "
-                                 "scripts.")  # fmt: skip
+        parser.add_argument(
+            "--format",
+            choices=["text", "csv", "json"],
+            default="text",
+            help="text for people (default), csv for spreadsheets, json for scripts.",
+        )
         parser.add_argument(
             "--status",
             default=",".join(DEFAULT_STATUSES),
@@ -165,8 +179,10 @@ class Command(BaseCommand):
         counts = ", ".join(
             f"{label} {data['coverage'][kind]}" for kind, label in CoverageKind.choices
         )
-        out(_("Coverage issues: %(n)d (%(counts)s)") % {"n": len(data["coverage_issues"]),
-                                                          "counts": counts})  # fmt: skip
+        out(
+            _("Coverage issues: %(n)d (%(counts)s)")
+            % {"n": len(data["coverage_issues"]), "counts": counts}
+        )
         for issue in data["coverage_issues"]:
             grids = " / ".join(c for c in (issue["grid"], issue["other_grid"]) if c)
             out(
@@ -176,22 +192,48 @@ class Command(BaseCommand):
         stale = data["communities"] - data["communities_checked_since_last_boundary_change"]
         if stale:
             out(
-                _("Note: %(n)d of %(total)d communities have not been checked since boundaries "
-                  "last changed; run with --refresh (or civicgrid check-coverage).")
+                _(
+                    "Note: %(n)d of %(total)d communities have not been checked since boundaries "
+                    "last changed; run with --refresh (or civicgrid check-coverage)."
+                )
                 % {"n": stale, "total": data["communities"]}
-            )  # fmt: skip
+            )
 
     def write_csv(self, data: dict[str, Any]) -> None:
         writer = csv.writer(self.stdout, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         for g in data["grids"]:
-            writer.writerow(["sizing", g["status"], g["code"], g["name"], g["community_code"],
-                             g["community"], g["setting"], _none(g["households"]),
-                             _none(g["residents"]), "", ""])  # fmt: skip
+            writer.writerow(
+                [
+                    "sizing",
+                    g["status"],
+                    g["code"],
+                    g["name"],
+                    g["community_code"],
+                    g["community"],
+                    g["setting"],
+                    _none(g["households"]),
+                    _none(g["residents"]),
+                    "",
+                    "",
+                ]
+            )
         for issue in data["coverage_issues"]:
-            writer.writerow(["coverage", issue["kind"], issue["grid"], "", issue["community_code"],
-                             issue["community"], "", "", "", issue["other_grid"],
-                             f"{issue['area_m2']:.1f}"])  # fmt: skip
+            writer.writerow(
+                [
+                    "coverage",
+                    issue["kind"],
+                    issue["grid"],
+                    "",
+                    issue["community_code"],
+                    issue["community"],
+                    "",
+                    "",
+                    "",
+                    issue["other_grid"],
+                    f"{issue['area_m2']:.1f}",
+                ]
+            )
 
     def write_json(self, data: dict[str, Any]) -> None:
         self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2))

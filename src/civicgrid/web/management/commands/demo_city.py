@@ -19,11 +19,20 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--preset", choices=sorted(PRESETS), default="small",
-                            help="small: about 20 grids, in seconds; city: about 7,800 grids.")  # fmt: skip
-        parser.add_argument("--seed", type=int, default=1, help="Random seed (same seed, same city).")
-        parser.add_argument("--if-empty", action="store_true",
-                            help="Do nothing (but list the logins) if divisions already exist.")  # fmt: skip
+        parser.add_argument(
+            "--preset",
+            choices=sorted(PRESETS),
+            default="small",
+            help="small: about 20 grids, in seconds; city: about 7,800 grids.",
+        )
+        parser.add_argument(
+            "--seed", type=int, default=1, help="Random seed (same seed, same city)."
+        )
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Do nothing (but list the logins) if divisions already exist.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if Division.objects.exists():
@@ -51,8 +60,10 @@ class Command(BaseCommand):
             f"{result.units} units and {result.users} accounts in "
             f"{time.monotonic() - started:.1f} s."
         )
-        self.stdout.write(f"Coverage check: {result.coverage_issues} issue(s) — "
-                          + ("; ".join(plan.faults) or "none injected"))  # fmt: skip
+        self.stdout.write(
+            f"Coverage check: {result.coverage_issues} issue(s) — "
+            + ("; ".join(plan.faults) or "none injected")
+        )
         self._print_logins(result.logins)
 
     def _print_logins(self, logins: list[Any]) -> None:

@@ -20,11 +20,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 3)),
-                            help="gunicorn worker processes (default 3, or $WEB_CONCURRENCY)")  # fmt: skip
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=int(os.environ.get("WEB_CONCURRENCY", 3)),
+            help="gunicorn worker processes (default 3, or $WEB_CONCURRENCY)",
+        )
         parser.add_argument("--threads", type=int, default=4, help="threads per web worker")
-        parser.add_argument("--no-worker", action="store_true",
-                            help="serve pages only; run `civicgrid worker` elsewhere")  # fmt: skip
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            help="serve pages only; run `civicgrid worker` elsewhere",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not (settings.STATIC_ROOT / "staticfiles.json").exists() and not settings.DEBUG:
@@ -34,14 +41,21 @@ class Command(BaseCommand):
         web = [
             os.path.join(bin_dir, "gunicorn"),
             "civicgrid.config.wsgi:application",
-            "--bind", f"{options['host']}:{options['port']}",
-            "--workers", str(options["workers"]),
-            "--threads", str(options["threads"]),
-            "--worker-class", "gthread",
-            "--access-logfile", "-",
-            "--graceful-timeout", "10",
-            "--timeout", "120",
-        ]  # fmt: skip
+            "--bind",
+            f"{options['host']}:{options['port']}",
+            "--workers",
+            str(options["workers"]),
+            "--threads",
+            str(options["threads"]),
+            "--worker-class",
+            "gthread",
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "10",
+            "--timeout",
+            "120",
+        ]
         processes = [subprocess.Popen(web, env=env)]
         if not options["no_worker"]:
             worker = [sys.executable, "-m", "civicgrid.cli", "worker"]
@@ -64,7 +78,7 @@ class Command(BaseCommand):
                 for process in processes:
                     if process.poll() is not None:
                         stopping = True
-                        self.stderr.write(f"{process.args[0]} exited with {process.returncode}")
+                        self.stderr.write(f"{process.args[0]!s} exited with {process.returncode}")  # type: ignore[index]
                 time.sleep(0.3)
         finally:
             for process in processes:
