@@ -37,3 +37,39 @@ def test_locate(world, api):
     bad = api.get("/api/v1/locate/?lat=abc&lng=110")
     assert bad.status_code == 400
     assert "lat" in bad.json()["errors"]
+
+
+def test_geojson_and_coverage_in_gcj02_for_chinese_basemaps(world, api):
+    from civicgrid.geo.coords import gcj02_to_wgs84
+    from civicgrid.geo.models import CoverageIssue
+
+    login(api, world.user(Role.CENTRE_STAFF, "C"))
+    plain = api.get("/api/v1/grids/geojson/?under=371602001001").json()
+    shifted = api.get("/api/v1/grids/geojson/?under=371602001001&crs=gcj02").json()
+    assert len(plain["features"]) == len(shifted["features"]) == 2
+    x, y = plain["features"][0]["geometry"]["coordinates"][0][0]
+    gx, gy = shifted["features"][0]["geometry"]["coordinates"][0][0]
+    assert abs(gx - x) > 1e-4  # GCJ-02 moves points in China by hundreds of metres
+    back = gcj02_to_wgs84(gx, gy)
+    assert abs(back[0] - x) < 1e-6 and abs(back[1] - y) < 1e-6
+    CoverageIssue.objects.create(
+        parent=world.div["A1a"],
+        division_path=world.div["A1a"].path,
+        kind="gap",
+        area_m2=50,
+        geometry={
+            "type": "Polygon",
+            "coordinates": [[[x, y], [x + 0.001, y], [x, y + 0.001], [x, y]]],
+        },
+    )
+    issue = api.get("/api/v1/coverage-issues/?under=371602001&crs=gcj02").json()["results"][0]
+    assert abs(issue["geometry"]["coordinates"][0][0][0] - x) > 1e-4
+    assert api.get("/api/v1/coverage-issues/?crs=bd09").status_code == 400
+
+
+def test_openapi_schema_validates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    assert "/api/v1/locate/" in out.read_text()

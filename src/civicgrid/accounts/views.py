@@ -3,8 +3,6 @@ and units; the security administrator grants and revokes roles (see actions.py).
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,13 +10,13 @@ from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from civicgrid.core.paths import subtree_q
-from civicgrid.core.scoping import Action, can
+from civicgrid.core.scoping import Action, can, reaches, require
 from civicgrid.web.forms import run_action
-from civicgrid.web.navigation import allowed
 from civicgrid.web.typing import AuthedRequest
 
 from . import actions
@@ -36,11 +34,6 @@ from .models import RoleAssignment, Unit, User
 from .roles import Role
 
 
-def _require(user: Any, data_class: str, action: str = Action.VIEW) -> None:
-    if not allowed(user, data_class, action):
-        raise PermissionDenied(_("Your roles do not include this page."))
-
-
 def _visible_user(request: AuthedRequest, pk: int) -> User:
     qs = User.objects.restrict(request.user, Action.VIEW).select_related("division")
     return get_object_or_404(
@@ -50,7 +43,7 @@ def _visible_user(request: AuthedRequest, pk: int) -> User:
 
 @login_required
 def users(request: AuthedRequest) -> HttpResponse:
-    _require(request.user, "account")
+    require(request.user, "account")
     qs = (
         User.objects.restrict(request.user)
         .select_related("division")
@@ -85,14 +78,14 @@ def users(request: AuthedRequest) -> HttpResponse:
             "under": under,
             "state": state,
             "roles": Role.choices,
-            "may_create": allowed(request.user, "account", Action.CHANGE),
+            "may_create": reaches(request.user, "account", Action.CHANGE),
         },
     )
 
 
 @login_required
 def user_create(request: AuthedRequest) -> HttpResponse:
-    _require(request.user, "account", Action.CHANGE)
+    require(request.user, "account", Action.CHANGE)
     form = UserCreateForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -106,8 +99,8 @@ def user_create(request: AuthedRequest) -> HttpResponse:
             return redirect("accounts:user", created.pk)
     return render(
         request,
-        "accounts/form.html",
-        {"form": form, "title": _("New account"), "back": "accounts:users"},
+        "web/form_page.html",
+        {"form": form, "title": _("New account"), "cancel_url": reverse("accounts:users")},
     )
 
 
@@ -117,7 +110,7 @@ def user_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     may_change = can(request.user, target, Action.CHANGE)
     assignments = list(target.assignments.all())
     revocable = {a.pk for a in assignments if actions.may_grant(request.user, a.role, a.division)}
-    may_grant = allowed(request.user, "role", Action.CHANGE) or any(
+    may_grant = reaches(request.user, "role", Action.CHANGE) or any(
         request.user.holds_role_over(r, target.division_path or "") for r in Role.values
     )
     return render(
@@ -157,8 +150,12 @@ def user_edit(request: AuthedRequest, pk: int) -> HttpResponse:
             return redirect("accounts:user", target.pk)
     return render(
         request,
-        "accounts/form.html",
-        {"form": form, "title": _("Edit %(name)s") % {"name": target}, "back": "accounts:users"},
+        "web/form_page.html",
+        {
+            "form": form,
+            "title": _("Edit %(name)s") % {"name": target},
+            "cancel_url": reverse("accounts:users"),
+        },
     )
 
 
@@ -235,7 +232,7 @@ def assignment_revoke(request: AuthedRequest, pk: int) -> HttpResponse:
 
 @login_required
 def units(request: AuthedRequest) -> HttpResponse:
-    _require(request.user, "org")
+    require(request.user, "org")
     qs = Unit.objects.restrict(request.user).select_related("division", "department_type")
     kind = request.GET.get("kind", "")
     if kind in UnitKind.values:
@@ -252,14 +249,14 @@ def units(request: AuthedRequest) -> HttpResponse:
             "kind": kind,
             "q": q,
             "kinds": UnitKind.choices,
-            "may_create": allowed(request.user, "org", Action.CHANGE),
+            "may_create": reaches(request.user, "org", Action.CHANGE),
         },
     )
 
 
 @login_required
 def unit_create(request: AuthedRequest) -> HttpResponse:
-    _require(request.user, "org", Action.CHANGE)
+    require(request.user, "org", Action.CHANGE)
     form = UnitForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -269,8 +266,8 @@ def unit_create(request: AuthedRequest) -> HttpResponse:
             return redirect("accounts:units")
     return render(
         request,
-        "accounts/form.html",
-        {"form": form, "title": _("New unit"), "back": "accounts:units"},
+        "web/form_page.html",
+        {"form": form, "title": _("New unit"), "cancel_url": reverse("accounts:units")},
     )
 
 
@@ -295,6 +292,10 @@ def unit_edit(request: AuthedRequest, pk: int) -> HttpResponse:
             return redirect("accounts:units")
     return render(
         request,
-        "accounts/form.html",
-        {"form": form, "title": _("Edit %(name)s") % {"name": unit.name}, "back": "accounts:units"},
+        "web/form_page.html",
+        {
+            "form": form,
+            "title": _("Edit %(name)s") % {"name": unit.name},
+            "cancel_url": reverse("accounts:units"),
+        },
     )

@@ -9,14 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from .models import AccessLog, ImportJob, ObjectChange
-from .scoping import Action, can
-
-
-def _allowed(user: Any, data_class: str, action: str) -> bool:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    paths = user.scope_paths(data_class, action)
-    return paths is None or bool(paths)
+from .scoping import Action, can, reaches
 
 
 class ScopedModelAdmin(admin.ModelAdmin):
@@ -29,12 +22,12 @@ class ScopedModelAdmin(admin.ModelAdmin):
         return self.model.scope_data_class
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return _allowed(request.user, self._data_class(), Action.VIEW)
+        return reaches(request.user, self._data_class(), Action.VIEW)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None:
             return can(request.user, obj, Action.VIEW)
-        return _allowed(request.user, self._data_class(), Action.VIEW)
+        return reaches(request.user, self._data_class(), Action.VIEW)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -51,8 +51,8 @@ class ChangeKind(models.TextChoices):
     DELETE = "delete", _("deleted")
 
 
-class ObjectChange(AppendOnly):
-    """One write made through an action: who, when, in which request, before and after."""
+class AuditRecord(AppendOnly):
+    """Who touched which object, when, in which request, and where it sits in the tree."""
 
     time = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -65,14 +65,22 @@ class ObjectChange(AppendOnly):
     )
     actor_name = models.CharField(_("actor name"), max_length=150, blank=True)
     request_id = models.CharField(_("request id"), max_length=64, blank=True, db_index=True)
-    kind = models.CharField(_("kind"), max_length=10, choices=ChangeKind.choices)
-    action = models.CharField(_("action"), max_length=64, blank=True)
     content_type = models.ForeignKey(
         ContentType, verbose_name=_("object type"), on_delete=models.PROTECT, related_name="+"
     )
     object_id = models.CharField(_("object id"), max_length=64)
     object_repr = models.CharField(_("object"), max_length=200)
     division_path = models.CharField(_("division path"), max_length=15, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class ObjectChange(AuditRecord):
+    """One write made through an action: who, when, in which request, before and after."""
+
+    kind = models.CharField(_("kind"), max_length=10, choices=ChangeKind.choices)
+    action = models.CharField(_("action"), max_length=64, blank=True)
     before = models.JSONField(_("before"), null=True, blank=True)
     after = models.JSONField(_("after"), null=True, blank=True)
 
@@ -89,27 +97,10 @@ class ObjectChange(AppendOnly):
         return f"{self.get_kind_display()} {self.object_repr}"
 
 
-class AccessLog(AppendOnly):
+class AccessLog(AuditRecord):
     """A read of sensitive personal data, with the reason the reader gave."""
 
-    time = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("actor"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    actor_name = models.CharField(_("actor name"), max_length=150, blank=True)
-    request_id = models.CharField(_("request id"), max_length=64, blank=True, db_index=True)
     action = models.CharField(_("action"), max_length=64)
-    content_type = models.ForeignKey(
-        ContentType, verbose_name=_("object type"), on_delete=models.PROTECT, related_name="+"
-    )
-    object_id = models.CharField(_("object id"), max_length=64)
-    object_repr = models.CharField(_("object"), max_length=200)
-    division_path = models.CharField(_("division path"), max_length=15, blank=True)
     fields = models.JSONField(_("fields"), default=list, blank=True)
     reason = models.CharField(_("reason"), max_length=500, blank=True)
 

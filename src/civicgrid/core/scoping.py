@@ -79,3 +79,20 @@ def can(user: Any, obj: models.Model, action: str = Action.VIEW) -> bool:
         return True
     path = object_path(obj)
     return bool(path) and any(path.startswith(prefix) for prefix in paths)
+
+
+def reaches(user: Any, data_class: str, action: str = Action.VIEW) -> bool:
+    """Whether `user` may take `action` on `data_class` anywhere at all (menus, whole pages)."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    paths = user.scope_paths(data_class, str(action))
+    return paths is None or bool(paths)
+
+
+def require(user: Any, data_class: str, action: str = Action.VIEW, message: str = "") -> None:
+    """Refuse a whole page (403) to a user whose roles never reach this kind of data."""
+    if not reaches(user, data_class, action):
+        from django.core.exceptions import PermissionDenied
+        from django.utils.translation import gettext as _
+
+        raise PermissionDenied(message or _("Your roles do not include this page."))

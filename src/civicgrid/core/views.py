@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -14,13 +13,11 @@ from django.utils.translation import gettext as _
 
 from .models import AccessLog, ChangeKind, ObjectChange
 from .paths import subtree_q
-from .scoping import Action
+from .scoping import Action, require
 
 
 def _require_audit(user: Any) -> None:
-    paths = user.scope_paths("audit", Action.VIEW)
-    if paths is not None and not paths:
-        raise PermissionDenied(_("Only the audit administrator reads the audit trail."))
+    require(user, "audit", Action.VIEW, _("Only the audit administrator reads the audit trail."))
 
 
 def _filtered(request: HttpRequest, qs: Any) -> tuple[Any, dict[str, str]]:

@@ -15,6 +15,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -23,7 +24,7 @@ from civicgrid.core import jobs
 from civicgrid.core.importing import ImportReport
 from civicgrid.core.models import ImportJob
 from civicgrid.core.paths import subtree_q
-from civicgrid.core.scoping import Action, can
+from civicgrid.core.scoping import Action, can, require
 from civicgrid.web.forms import run_action
 
 from . import actions, coverage, selectors
@@ -61,16 +62,14 @@ def crumbs(user: Any, division: Division, url_name: str = "geo:division") -> lis
 
 
 def _map_config(request: HttpRequest, division: Division | None) -> dict[str, Any]:
-    params = f"?under={division.code}" if division else ""
     crs = settings.MAP_TILE_CRS if settings.MAP_TILE_URL else "wgs84"
+    query = urlencode({"crs": crs, **({"under": division.code} if division else {})})
     bbox = None
     if division is not None and division.min_lng is not None:
         bbox = [division.min_lng, division.min_lat, division.max_lng, division.max_lat]
     return {
-        "geojson": reverse("api:grid-geojson")
-        + params
-        + (f"&crs={crs}" if params else f"?crs={crs}"),
-        "issues": reverse("api:coverage-issue-list") + params,
+        "geojson": f"{reverse('api:grid-geojson')}?{query}",
+        "issues": f"{reverse('api:coverage-issue-list')}?{query}",
         "tile": {
             "url": settings.MAP_TILE_URL,
             "attribution": settings.MAP_TILE_ATTRIBUTION,
@@ -220,9 +219,9 @@ def division_edit(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("geo:division", division.pk)
     return render(
         request,
-        "geo/division_form.html",
+        "web/form_page.html",
         {
-            "division": division,
+            "cancel_url": reverse("geo:division", args=[division.pk]),
             "form": form,
             "crumbs": crumbs(request.user, division),
             "title": _("Rename %(name)s") % {"name": division.name},
@@ -253,9 +252,9 @@ def division_add(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("geo:division", child.pk)
     return render(
         request,
-        "geo/division_form.html",
+        "web/form_page.html",
         {
-            "division": parent,
+            "cancel_url": reverse("geo:division", args=[parent.pk]),
             "form": form,
             "crumbs": crumbs(request.user, parent),
             "title": _("Add a %(level)s under %(name)s")
@@ -278,9 +277,9 @@ def grid_edit(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("geo:division", grid.pk)
     return render(
         request,
-        "geo/division_form.html",
+        "web/form_page.html",
         {
-            "division": grid.division,
+            "cancel_url": reverse("geo:division", args=[grid.pk]),
             "form": form,
             "crumbs": crumbs(request.user, grid.division),
             "title": _("Edit grid %(name)s") % {"name": grid.division.name},
@@ -402,9 +401,8 @@ def coverage_recheck(request: HttpRequest) -> HttpResponse:
 
 # --- imports ----------------------------------------------------------------------------------
 def _require_import(user: Any) -> None:
-    paths = user.scope_paths("import", Action.CHANGE)
-    if paths is not None and not paths:
-        raise PermissionDenied(_("Only a system administrator imports divisions and boundaries."))
+    message = _("Only a system administrator imports divisions and boundaries.")
+    require(user, "import", Action.CHANGE, message)
 
 
 @login_required

@@ -9,6 +9,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from civicgrid.core.scoping import reaches
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -31,10 +33,7 @@ ITEMS = [
 
 
 def allowed(user: Any, data_class: str | None, action: str = "view") -> bool:
-    if data_class is None:
-        return True
-    paths = user.scope_paths(data_class, action)
-    return paths is None or bool(paths)
+    return data_class is None or reaches(user, data_class, action)
 
 
 def menu_for(request: HttpRequest) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -51,6 +52,7 @@ def home(request: AuthedRequest) -> HttpResponse:
             "sizing": sizing,
             "sizing_total": sum(sizing.values()),
             "issues": issues,
+            "norm": settings.GRID_SIZING,
         },
     )
 

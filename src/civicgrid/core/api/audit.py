@@ -7,15 +7,20 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 
-from civicgrid.core.models import AccessLog, ChangeKind, ObjectChange
+from civicgrid.core.models import AccessLog, AuditRecord, ChangeKind, ObjectChange
 
 from .filters import ScopedFilterSet
 from .views import ScopedReadOnlyViewSet
 
 
-class ObjectChangeSerializer(serializers.ModelSerializer):
+class AuditRecordSerializer(serializers.ModelSerializer):
     object_type = serializers.SerializerMethodField()
 
+    def get_object_type(self, obj: AuditRecord) -> str:
+        return f"{obj.content_type.app_label}.{obj.content_type.model}"
+
+
+class ObjectChangeSerializer(AuditRecordSerializer):
     class Meta:
         model = ObjectChange
         fields = (
@@ -35,13 +40,8 @@ class ObjectChangeSerializer(serializers.ModelSerializer):
         )
         read_only_fields = fields
 
-    def get_object_type(self, obj: ObjectChange) -> str:
-        return f"{obj.content_type.app_label}.{obj.content_type.model}"
 
-
-class AccessLogSerializer(serializers.ModelSerializer):
-    object_type = serializers.SerializerMethodField()
-
+class AccessLogSerializer(AuditRecordSerializer):
     class Meta:
         model = AccessLog
         fields = (
@@ -59,9 +59,6 @@ class AccessLogSerializer(serializers.ModelSerializer):
             "reason",
         )
         read_only_fields = fields
-
-    def get_object_type(self, obj: AccessLog) -> str:
-        return f"{obj.content_type.app_label}.{obj.content_type.model}"
 
 
 class AuditFilter(ScopedFilterSet):

@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from civicgrid.geo.choices import DedicatedType, GridKind, Level, Setting, SizingStatus
+from civicgrid.geo.coords import transform_geometry, wgs84_to_gcj02
 from civicgrid.geo.models import CoverageIssue, Division, Grid
 
 
@@ -186,11 +187,18 @@ class CoverageIssueSerializer(serializers.ModelSerializer):
     parent = DivisionRefSerializer(read_only=True)
     grid_a = DivisionRefSerializer(read_only=True)
     grid_b = DivisionRefSerializer(read_only=True)
+    geometry = serializers.SerializerMethodField()
 
     class Meta:
         model = CoverageIssue
         fields = ("id", "parent", "kind", "grid_a", "grid_b", "area_m2", "geometry", "found_at")
         read_only_fields = fields
+
+    @extend_schema_field(serializers.JSONField(allow_null=True))
+    def get_geometry(self, obj: CoverageIssue) -> dict[str, Any] | None:
+        if obj.geometry is None or self.context.get("crs") != "gcj02":
+            return obj.geometry
+        return transform_geometry(obj.geometry, wgs84_to_gcj02)
 
 
 class CoverageCheckRequestSerializer(serializers.Serializer):

@@ -25,6 +25,18 @@ from civicgrid.geo.tasks import check_coverage
 
 from . import serializers as s
 
+CRS_PARAMETER = OpenApiParameter(
+    "crs", str, enum=["wgs84", "gcj02"], description="Datum of the output (gcj02 for AMap tiles)."
+)
+
+
+def output_crs(request: Request) -> str:
+    """The datum geometries are returned in: stored WGS-84, or GCJ-02 for Chinese basemaps."""
+    crs = request.query_params.get("crs", "wgs84")
+    if crs not in {"wgs84", "gcj02"}:
+        raise ValidationError({"crs": [_("Use wgs84 or gcj02.")]})
+    return crs
+
 
 class DivisionFilter(ScopedFilterSet):
     level = django_filters.TypedChoiceFilter(choices=Level.choices, coerce=int)
@@ -160,12 +172,7 @@ class GridViewSet(mixins.UpdateModelMixin, ScopedReadOnlyViewSet):
         tags=["grids"],
         summary="Grids as a GeoJSON FeatureCollection",
         parameters=[
-            OpenApiParameter(
-                "crs",
-                str,
-                enum=["wgs84", "gcj02"],
-                description="Datum of the output (gcj02 for AMap/Tencent tiles).",
-            ),
+            CRS_PARAMETER,
             OpenApiParameter("simplify", float, description="Simplify edges by this many metres."),
         ],
         responses={200: OpenApiTypes.OBJECT},
@@ -173,9 +180,7 @@ class GridViewSet(mixins.UpdateModelMixin, ScopedReadOnlyViewSet):
     @action(detail=False, methods=["get"])
     def geojson(self, request: Request) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
-        crs = request.query_params.get("crs", "wgs84")
-        if crs not in {"wgs84", "gcj02"}:
-            raise ValidationError({"crs": [_("Use wgs84 or gcj02.")]})
+        crs = output_crs(request)
         try:
             simplify = float(request.query_params.get("simplify") or 0)
         except ValueError as exc:
@@ -241,13 +246,18 @@ class CoverageIssueFilter(ScopedFilterSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Gaps and overlaps among sibling grids", tags=["grids"]),
+    list=extend_schema(
+        summary="Gaps and overlaps among sibling grids", tags=["grids"], parameters=[CRS_PARAMETER]
+    ),
     retrieve=extend_schema(summary="One coverage issue", tags=["grids"]),
 )
 class CoverageIssueViewSet(ScopedReadOnlyViewSet):
     queryset = CoverageIssue.objects.select_related("parent", "grid_a", "grid_b")
     serializer_class = s.CoverageIssueSerializer
     filterset_class = CoverageIssueFilter
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "crs": output_crs(self.request)}
 
 
 class CoverageCheckView(ScopedViewSetMixin, APIView):
