@@ -23,7 +23,7 @@ class Command(BaseCommand):
             "--preset",
             choices=sorted(PRESETS),
             default="small",
-            help="small: about 20 grids, in seconds; city: about 7,800 grids.",
+            help="small: about 60 grids, in seconds; city: about 7,800 grids.",
         )
         parser.add_argument(
             "--seed", type=int, default=1, help="Random seed (same seed, same city)."
