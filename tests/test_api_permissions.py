@@ -41,6 +41,7 @@ from civicgrid.accounts import actions as accounts
 from civicgrid.accounts.choices import UnitKind
 from civicgrid.accounts.models import ApiToken, DepartmentType, RoleAssignment, Unit, User
 from civicgrid.accounts.roles import Role
+from civicgrid.cases.actions import ACTIONS
 from civicgrid.core.audit import record_access
 from civicgrid.core.models import AccessLog, ImportJob, JobStatus, ObjectChange
 from civicgrid.geo import actions as geo
@@ -807,6 +808,28 @@ ANONYMOUS: list[tuple[str, str]] = [
     ("POST", "coverage-checks/"),
     ("GET", "me/"),
     ("DELETE", "auth/token/"),
+    # cases and the catalog
+    *[
+        ("GET", f"{name}/")
+        for name in ("cases", "categories", "sla-policies", "calendar", "routes", "notifications")
+    ],
+    *[
+        ("GET", f"{name}/1/")
+        for name in ("cases", "categories", "sla-policies", "routes", "notifications")
+    ],
+    ("POST", "cases/"),
+    ("GET", "cases/nearby/"),
+    *[("GET", f"cases/1/{sub}/") for sub in ("timeline", "attachments", "duplicates")],
+    ("POST", "cases/1/attachments/"),
+    ("POST", "cases/1/unmask-phone/"),
+    ("GET", "cases/1/attachments/1/file/"),
+    *[("POST", f"cases/1/{name.replace('_', '-')}/") for name in ACTIONS],
+    ("PUT", "calendar/week/"),
+    ("POST", "calendar/import/"),
+    ("POST", "routes/"),
+    ("DELETE", "routes/1/"),
+    ("POST", "notifications/1/read/"),
+    ("POST", "notifications/read-all/"),
 ]
 
 

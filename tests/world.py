@@ -22,6 +22,7 @@ from civicgrid.accounts.choices import UnitKind
 from civicgrid.accounts.defaults import ensure_department_types
 from civicgrid.accounts.models import DepartmentType, Unit, User
 from civicgrid.accounts.roles import Role
+from civicgrid.catalog.defaults import ensure_default_catalog
 from civicgrid.geo import actions as geo
 from civicgrid.geo.models import Division
 
@@ -116,6 +117,7 @@ def build_world(*, with_boundaries: bool = True) -> World:
         )
         assert report.written, report
     ensure_department_types(DepartmentType)  # transactional tests flush migration data
+    ensure_default_catalog()
     urban = DepartmentType.objects.get(code="urban_management")
     for key in ("C", "A", "B", "A1", "A2", "B1", "A1a", "A1b", "A2a", "B1a"):
         world.units[f"centre-{key}"] = accounts.do_create_unit(

@@ -43,6 +43,9 @@ class User(AbstractUser):
         related_name="+",
     )
     division_path = models.CharField(_("division path"), max_length=15, blank=True, db_index=True)
+    mobile = models.CharField(
+        _("work mobile"), max_length=20, blank=True, help_text=_("For SMS notices of urgent cases.")
+    )
     failed_logins = models.PositiveSmallIntegerField(_("failed logins"), default=0)
     locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
 
@@ -67,20 +70,24 @@ class User(AbstractUser):
         return self.locked_until is not None and self.locked_until > timezone.now()
 
     # --- scope ---------------------------------------------------------------------------
-    def assignment_pairs(self) -> list[tuple[str, str]]:
-        """(role, division path) of this user's assignments, read once per user object."""
-        cached: list[tuple[str, str]] | None = self.__dict__.get("_assignment_pairs")
+    def assignment_triples(self) -> list[tuple[str, str, int | None]]:
+        """(role, division path, unit id) of this user's assignments, read once per object."""
+        cached: list[tuple[str, str, int | None]] | None = self.__dict__.get("_assignments")
         if cached is None:
             cached = list(
                 RoleAssignment.objects.filter(user=self, division__is_active=True).values_list(
-                    "role", "division_path"
+                    "role", "division_path", "unit_id"
                 )
             )
-            self.__dict__["_assignment_pairs"] = cached
+            self.__dict__["_assignments"] = cached
         return cached
 
+    def assignment_pairs(self) -> list[tuple[str, str]]:
+        """(role, division path) of this user's assignments."""
+        return [(role, path) for role, path, _unit in self.assignment_triples()]
+
     def forget_scope(self) -> None:
-        self.__dict__.pop("_assignment_pairs", None)
+        self.__dict__.pop("_assignments", None)
 
     def scope_paths(self, data_class: str, action: str) -> Sequence[str] | None:
         if self.is_superuser:

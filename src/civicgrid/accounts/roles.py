@@ -38,26 +38,35 @@ class DataClass:
     ROLE = "role"  # role assignments
     AUDIT = "audit"  # object changes and access logs
     IMPORT = "import"  # uploaded import jobs
+    CASE = "case"  # cases, their timelines and attachments (departments: see Case.extra_scope_q)
 
 
 V, C = "view", "change"
 POLICY: dict[str, dict[str, frozenset[str]]] = {
-    Role.GRID_WORKER: {DataClass.GEO: frozenset({V}), DataClass.ORG: frozenset({V})},
+    Role.GRID_WORKER: {
+        DataClass.GEO: frozenset({V}),
+        DataClass.ORG: frozenset({V}),
+        DataClass.CASE: frozenset({V, C}),
+    },
     Role.GRID_LEADER: {
         DataClass.GEO: frozenset({V}),
         DataClass.ORG: frozenset({V}),
         DataClass.ACCOUNT: frozenset({V}),
+        DataClass.CASE: frozenset({V, C}),
     },
     Role.CENTRE_STAFF: {
         DataClass.GEO: frozenset({V}),
         DataClass.ORG: frozenset({V}),
         DataClass.ACCOUNT: frozenset({V}),
+        DataClass.CASE: frozenset({V, C}),
     },
+    # Departments reach cases through their unit (Case.extra_scope_q), not through a subtree.
     Role.DEPARTMENT_HANDLER: {DataClass.GEO: frozenset({V}), DataClass.ORG: frozenset({V})},
     Role.LEADER: {
         DataClass.GEO: frozenset({V}),
         DataClass.ORG: frozenset({V}),
         DataClass.ACCOUNT: frozenset({V}),
+        DataClass.CASE: frozenset({V}),
     },
     Role.SYSTEM_ADMIN: {
         DataClass.GEO: frozenset({V, C}),

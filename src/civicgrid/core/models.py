@@ -75,6 +75,14 @@ class AuditRecord(AppendOnly):
     class Meta:
         abstract = True
 
+    @classmethod
+    def extra_scope_q(cls, user: Any, action: str) -> models.Q | None:
+        """Installation-wide records (the catalog, the calendar) belong to no division: the
+        audit administrators of a city or province read them."""
+        if any(role == "audit_admin" and len(path) <= 4 for role, path in user.assignment_pairs()):
+            return models.Q(division_path="")
+        return None
+
 
 class ObjectChange(AuditRecord):
     """One write made through an action: who, when, in which request, before and after."""
@@ -176,3 +184,49 @@ class ImportJob(Scoped):
     @property
     def finished(self) -> bool:
         return self.status not in {JobStatus.QUEUED, JobStatus.RUNNING}
+
+
+class Notification(models.Model):
+    """An entry in a user's in-app inbox (催办, dispatch, supervision…)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("user"),
+    )
+    kind = models.CharField(_("kind"), max_length=20)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("text"), blank=True)
+    url = models.CharField(_("link"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering: ClassVar = ["-created_at", "-id"]
+        indexes: ClassVar = [models.Index(fields=["user", "read_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ScheduledJob(models.Model):
+    """When a periodic job (the SLA sweep…) is next due. Any number of worker processes share
+    this row: the one whose UPDATE … WHERE next_run_at <= now changes it enqueues the job, so
+    the job is queued at most once per interval however many workers run (core/schedule.py)."""
+
+    key = models.CharField(_("job"), max_length=64, primary_key=True)
+    interval_seconds = models.PositiveIntegerField(_("interval (seconds)"))
+    next_run_at = models.DateTimeField(_("next run at"))
+    last_run_at = models.DateTimeField(_("last queued at"), null=True, blank=True)
+    last_claimed_by = models.CharField(_("last queued by"), max_length=120, blank=True)
+    runs = models.PositiveBigIntegerField(_("times queued"), default=0)
+
+    class Meta:
+        verbose_name = _("scheduled job")
+        verbose_name_plural = _("scheduled jobs")
+
+    def __str__(self) -> str:
+        return f"{self.key} every {self.interval_seconds}s"

@@ -44,6 +44,12 @@ class ScopedQuerySet(models.QuerySet):
         if paths is None:
             return self
         q = any_subtree_q(field, paths)
+        # A model may widen the subtree rule for some rows (a department's own cases).
+        extra = getattr(model, "extra_scope_q", None)
+        if extra is not None:
+            more = extra(user, str(action))
+            if more is not None:
+                q = more if q is None else q | more
         return self.none() if q is None else self.filter(q)
 
 
@@ -77,6 +83,10 @@ def can(user: Any, obj: models.Model, action: str = Action.VIEW) -> bool:
     paths = user.scope_paths(type(obj).scope_data_class, str(action))  # type: ignore[attr-defined]
     if paths is None:
         return True
+    if getattr(type(obj), "extra_scope_q", None) is not None:
+        # The widened rule is a query; ask the database rather than repeat it in Python.
+        manager = type(obj)._default_manager
+        return bool(manager.filter(pk=obj.pk).restrict(user, action).exists())  # type: ignore[attr-defined]
     path = object_path(obj)
     return bool(path) and any(path.startswith(prefix) for prefix in paths)
 
