@@ -1,0 +1,96 @@
+"""Stage deadlines on a case, computed from its category's SLA policy with the working calendar
+(core.calendar does the arithmetic). Deadlines are stored on the case; the sweep only compares
+them with the clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from civicgrid.catalog.selectors import current_calendar, limits
+from civicgrid.core import calendar as cal
+
+from .choices import SlaState
+from .models import Case
+
+DUE_FIELD = {"accept": "accept_due", "handle": "handle_due", "check": "check_due"}
+
+
+def start_stage(case: Case, stage: str, now: dt.datetime) -> None:
+    """Start the clock of `stage` (or stop every clock when stage is empty)."""
+    case.stage = stage
+    case.stage_started_at = now if stage else None
+    case.stage_due = case.warn_at = None
+    case.steps_due = []
+    case.sla_state = SlaState.NONE
+    if not stage:
+        return
+    stage_limits = limits(case.category, stage)
+    if not stage_limits:
+        return
+    calendar = current_calendar()
+    policy = case.category.policy()
+    ratio = float(policy.warn_ratio if policy else Decimal("0.8"))
+    steps = []
+    for limit in stage_limits:
+        due = cal.deadline(now, float(limit.amount), limit.unit, calendar)
+        steps.append(
+            {
+                "step": limit.step,
+                "due": due.isoformat(),
+                "unit": limit.unit,
+                "amount": float(limit.amount),
+            }
+        )
+    final = stage_limits[-1]
+    case.stage_due = max(dt.datetime.fromisoformat(str(s["due"])) for s in steps)
+    seconds = cal.limit_seconds(float(final.amount), final.unit, calendar)
+    case.warn_at = (
+        now + dt.timedelta(seconds=seconds * ratio)
+        if final.unit == cal.Unit.URGENT_HOURS
+        else cal.add_working_seconds(now, seconds * ratio, calendar)
+    )
+    case.steps_due = steps if len(steps) > 1 else []
+    setattr(case, DUE_FIELD[stage], case.stage_due)
+    case.sla_state = SlaState.NORMAL
+
+
+def resume_clock(case: Case, now: dt.datetime) -> float:
+    """After a suspension, push every running deadline back by the time it was stopped.
+    Returns the working seconds given back (for the timeline)."""
+    if case.suspended_at is None:
+        return 0.0
+    calendar = current_calendar()
+    unit = _stage_unit(case)
+    paused = cal.elapsed(case.suspended_at, now, unit, calendar)
+    if case.stage_due is not None:
+        case.stage_due = cal.shift(case.stage_due, paused, unit, calendar)
+        setattr(case, DUE_FIELD[case.stage], case.stage_due)
+    if case.warn_at is not None:
+        case.warn_at = cal.shift(case.warn_at, paused, unit, calendar)
+    shifted = []
+    for step in case.steps_due:
+        step_paused = cal.elapsed(case.suspended_at, now, step["unit"], calendar)
+        due = cal.shift(dt.datetime.fromisoformat(step["due"]), step_paused, step["unit"], calendar)
+        shifted.append({**step, "due": due.isoformat()})
+    case.steps_due = shifted
+    case.suspended_at = None
+    case.sla_state = state_at(case, now)
+    return paused
+
+
+def _stage_unit(case: Case) -> str:
+    stage_limits = limits(case.category, case.stage) if case.stage else []
+    return stage_limits[-1].unit if stage_limits else cal.Unit.WORKING_HOURS
+
+
+def state_at(case: Case, now: dt.datetime) -> str:
+    if case.stage_due is None:
+        return SlaState.NONE
+    if case.suspended_at is not None:
+        return case.sla_state if case.sla_state != SlaState.NONE else SlaState.NORMAL
+    if now >= case.stage_due:
+        return SlaState.RED
+    if case.warn_at is not None and now >= case.warn_at:
+        return SlaState.YELLOW
+    return SlaState.NORMAL
