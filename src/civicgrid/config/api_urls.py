@@ -3,7 +3,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from civicgrid.accounts.api import views as accounts
-from civicgrid.core.api import audit, imports
+from civicgrid.cases.api import views as cases
+from civicgrid.catalog.api import views as catalog
+from civicgrid.core.api import audit, imports, notifications
 from civicgrid.geo.api import views as geo
 
 router = DefaultRouter()
@@ -15,6 +17,12 @@ router.register("department-types", accounts.DepartmentTypeViewSet, basename="de
 router.register("users", accounts.UserViewSet, basename="user")
 router.register("role-assignments", accounts.RoleAssignmentViewSet, basename="role-assignment")
 router.register("imports", imports.ImportJobViewSet, basename="import")
+router.register("cases", cases.CaseViewSet, basename="case")
+router.register("categories", catalog.CategoryViewSet, basename="category")
+router.register("sla-policies", catalog.SlaPolicyViewSet, basename="sla-policy")
+router.register("calendar", catalog.CalendarViewSet, basename="calendar")
+router.register("routes", catalog.RouteViewSet, basename="route")
+router.register("notifications", notifications.NotificationViewSet, basename="notification")
 router.register("audit/changes", audit.ObjectChangeViewSet, basename="object-change")
 router.register("audit/access", audit.AccessLogViewSet, basename="access-log")
 
@@ -25,6 +33,11 @@ urlpatterns = [
     path("coverage-checks/", geo.CoverageCheckView.as_view(), name="coverage-check"),
     path("auth/token/", accounts.TokenView.as_view(), name="token"),
     path("me/", accounts.MeView.as_view(), name="me"),
+    path(
+        "cases/<int:case_pk>/attachments/<int:pk>/file/",
+        cases.attachment_file,
+        name="case-attachment-file",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("", include(router.urls)),

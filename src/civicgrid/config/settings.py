@@ -63,7 +63,27 @@ def _development_secret() -> str:
 SECRET_KEY = env("CIVICGRID_SECRET_KEY") or _development_secret()
 
 # 32 bytes as 64 hex digits: the master key for field encryption and blind indexes (core.crypto).
+# Development and the demo keep a generated key in the var folder; production must set it.
 ENCRYPTION_KEY = env("CIVICGRID_ENCRYPTION_KEY")
+
+
+def _development_encryption_key() -> str:
+    path = VAR_DIR / "encryption_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = secrets.token_hex(32)
+        try:
+            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            path.write_text(value)
+            path.chmod(0o600)
+        except OSError:
+            pass
+        return value
+
+
+if not PRODUCTION and not ENCRYPTION_KEY:
+    ENCRYPTION_KEY = _development_encryption_key()
 
 if PRODUCTION:
     problems = []
@@ -110,6 +130,8 @@ INSTALLED_APPS = [
     "civicgrid.core",
     "civicgrid.geo",
     "civicgrid.accounts",
+    "civicgrid.catalog",
+    "civicgrid.cases",
     "civicgrid.web",
 ]
 
@@ -167,7 +189,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that tests can run a real worker process against the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-civicgrid.sqlite3")}
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", int(env("CIVICGRID_CONN_MAX_AGE", "60")))
+    # dj-database-url writes CONN_MAX_AGE=0 (a connection per request) into the dict: replace it.
+    DATABASES["default"]["CONN_MAX_AGE"] = int(env("CIVICGRID_CONN_MAX_AGE", "60"))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"]["TEST"] = {"TEMPLATE": "template0", "CHARSET": "UTF8"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -262,6 +285,9 @@ SPECTACULAR_SETTINGS = {
         "UnitKindEnum": "civicgrid.accounts.choices.UnitKind",
         "CoverageKindEnum": "civicgrid.geo.choices.CoverageKind",
         "ChangeKindEnum": "civicgrid.core.models.ChangeKind",
+        "CaseStatusEnum": "civicgrid.cases.choices.Status",
+        "JobStatusEnum": "civicgrid.core.models.JobStatus",
+        "PriorityEnum": "civicgrid.catalog.choices.Priority",
     },
 }
 
@@ -276,6 +302,10 @@ TASKS = {
         "QUEUES": ["default"],
     }
 }
+SWEEP_SECONDS = int(env("CIVICGRID_SWEEP_SECONDS", "60"))  # the task worker queues the SLA sweep
+
+# --- notifications ---------------------------------------------------------------------------
+SMS_BACKEND = env("CIVICGRID_SMS_BACKEND", "civicgrid.core.sms.ConsoleBackend")
 
 # --- maps -----------------------------------------------------------------------------------
 # Intranet deployments have no basemap: the map draws vector layers alone unless a tile URL is

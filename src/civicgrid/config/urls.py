@@ -10,6 +10,8 @@ urlpatterns: list = [
     path("", include("civicgrid.geo.urls")),
     path("", include("civicgrid.accounts.urls")),
     path("", include("civicgrid.core.urls")),
+    path("", include("civicgrid.cases.urls")),
+    path("", include("civicgrid.catalog.urls")),
 ]
 
 if settings.DEBUG:

@@ -42,11 +42,12 @@ class Preset:
     townships_per_county: int
     spread: float  # degrees: how far the urban core reaches
     bounds: tuple[float, float, float, float] = BOUNDS
+    cases: int = 0  # demo cases written through the case actions
 
 
 PRESETS = {
-    "small": Preset(1, (48,), 16, 3, 0.014, (117.91, 37.32, 118.03, 37.44)),
-    "city": Preset(7, (1500, 450, 400, 350, 350, 450, 600), 3700, 13, 0.045),
+    "small": Preset(1, (48,), 16, 3, 0.014, (117.91, 37.32, 118.03, 37.44), cases=60),
+    "city": Preset(7, (1500, 450, 400, 350, 350, 450, 600), 3700, 13, 0.045, cases=500),
 }
 
 
@@ -64,6 +65,8 @@ class Node:
 class CityPlan:
     nodes: list[Node]
     faults: list[str]
+    seed: int = 1
+    cases: int = 0
 
     def count(self, level: int) -> int:
         return sum(1 for n in self.nodes if n.level == level)
@@ -240,7 +243,7 @@ def plan_city(preset_name: str, seed: int) -> CityPlan:
     nodes[1].geometry = union(county_geoms)
     nodes[0].geometry = None  # the province reaches far beyond the demo city
     faults = _inject_faults(nodes, rng)
-    return CityPlan(nodes, faults)
+    return CityPlan(nodes, faults, seed=seed, cases=preset.cases)
 
 
 def _inject_faults(nodes: list[Node], rng: random.Random) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,13 +19,22 @@ class NavItem:
     url_name: str
     data_class: str | None  # shown when the user may view this data class (None: everyone)
     action: str = "view"
+    check: Callable[[Any], bool] | None = None  # instead of the data class, when it says more
+
+
+def _cases(user: Any) -> bool:
+    from civicgrid.cases.views import may_see_cases
+
+    return may_see_cases(user)
 
 
 ITEMS = [
     NavItem(_("Home"), "web:home", None),
+    NavItem(_("Cases"), "cases:list", None, check=_cases),
     NavItem(_("Map"), "geo:map", "geo"),
     NavItem(_("Divisions and grids"), "geo:divisions", "geo"),
     NavItem(_("Sizing and coverage"), "geo:sizing", "geo"),
+    NavItem(_("Catalog"), "catalog:index", None),
     NavItem(_("Units"), "accounts:units", "org"),
     NavItem(_("Users"), "accounts:users", "account"),
     NavItem(_("Imports"), "geo:imports", "import", "change"),
@@ -43,7 +53,8 @@ def menu_for(request: HttpRequest) -> list[dict[str, Any]]:
     current = request.path
     items = []
     for item in ITEMS:
-        if not allowed(user, item.data_class, item.action):
+        visible = item.check(user) if item.check else allowed(user, item.data_class, item.action)
+        if not visible:
             continue
         url = reverse(item.url_name)
         active = current == url if url == "/" else current.startswith(url)

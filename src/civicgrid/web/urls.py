@@ -9,5 +9,6 @@ urlpatterns = [
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/me/", views.account, name="account"),
+    path("inbox/", views.inbox, name="inbox"),
     path("accounts/me/tokens/<int:pk>/revoke/", views.revoke_token, name="revoke-token"),
 ]

@@ -42,6 +42,16 @@ def home(request: AuthedRequest) -> HttpResponse:
     grids = geo_selectors.visible_grids(user)
     sizing = geo_selectors.sizing_summary(grids)
     issues = geo_selectors.coverage_summary(CoverageIssue.objects.restrict(user))
+    from civicgrid.cases import selectors as case_selectors
+    from civicgrid.cases.views import QUEUE_LABELS, may_see_cases, queues_for
+
+    case_queues = []
+    if may_see_cases(user):
+        case_queues = [
+            (key, QUEUE_LABELS[key], case_selectors.queue(user, key).count())
+            for key in queues_for(user)
+            if key not in {"all", "open"}
+        ]
     return render(
         request,
         "web/home.html",
@@ -53,6 +63,7 @@ def home(request: AuthedRequest) -> HttpResponse:
             "sizing_total": sum(sizing.values()),
             "issues": issues,
             "norm": settings.GRID_SIZING,
+            "case_queues": case_queues,
         },
     )
 
@@ -124,6 +135,28 @@ def account(request: AuthedRequest) -> HttpResponse:
             "assignments": RoleAssignment.objects.filter(user=user).select_related("division"),
         },
     )
+
+
+@login_required
+def inbox(request: AuthedRequest) -> HttpResponse:
+    """The user's notifications; opening one marks it read and follows its link."""
+    from django.core.paginator import Paginator
+    from django.utils import timezone
+
+    from civicgrid.core.models import Notification
+
+    notes = Notification.objects.filter(user=request.user)
+    if request.method == "POST":
+        pk = request.POST.get("open")
+        if request.POST.get("all"):
+            notes.filter(read_at__isnull=True).update(read_at=timezone.now())
+            return redirect("web:inbox")
+        note = get_object_or_404(notes, pk=pk)
+        if note.read_at is None:
+            notes.filter(pk=note.pk).update(read_at=timezone.now())
+        return redirect(note.url or "web:inbox")
+    page = Paginator(notes, 30).get_page(request.GET.get("page"))
+    return render(request, "web/inbox.html", {"page_obj": page})
 
 
 @login_required

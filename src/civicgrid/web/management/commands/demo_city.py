@@ -29,6 +29,13 @@ class Command(BaseCommand):
             "--seed", type=int, default=1, help="Random seed (same seed, same city)."
         )
         parser.add_argument(
+            "--cases",
+            type=int,
+            default=None,
+            help="How many demo cases to write through the case actions (default: 60 for small, "
+            "500 for city; about 16 ms each).",
+        )
+        parser.add_argument(
             "--if-empty",
             action="store_true",
             help="Do nothing (but list the logins) if divisions already exist.",
@@ -46,6 +53,10 @@ class Command(BaseCommand):
             )
         started = time.monotonic()
         plan = plan_city(options["preset"], options["seed"])
+        if options["cases"] is not None:
+            if options["cases"] < 0:
+                raise CommandError("--cases must be zero or more.")
+            plan.cases = options["cases"]
         self.stdout.write(
             f"Planned {plan.count(3)} counties, {plan.count(4)} townships, "
             f"{plan.count(5)} communities/villages, {plan.count(6)} grids."
@@ -60,6 +71,12 @@ class Command(BaseCommand):
             f"{result.units} units and {result.users} accounts in "
             f"{time.monotonic() - started:.1f} s."
         )
+        if result.cases.cases:
+            states = ", ".join(f"{state} {n}" for state, n in sorted(result.cases.states.items()))
+            self.stdout.write(
+                f"Cases: {result.cases.cases} ({states}); {result.cases.overdue} overdue now; "
+                f"{result.cases.seconds:.1f} s."
+            )
         self.stdout.write(
             f"Coverage check: {result.coverage_issues} issue(s) — "
             + ("; ".join(plan.faults) or "none injected")

@@ -1,0 +1,126 @@
+"""Case pages through the Django test client: queues per role, the case page shows exactly the
+actions the user may take, actions through the forms, intake with a photo."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.test import Client
+from PIL import Image
+
+from civicgrid.accounts.roles import Role
+from civicgrid.cases.models import Case
+
+from ..world import inside
+
+
+def _client(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), "red").save(out, "JPEG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def people(world):
+    return {
+        "worker": world.user(Role.GRID_WORKER, "A1a1", name="worker"),
+        "community": world.user(Role.CENTRE_STAFF, "A1a", name="community"),
+        "other_township": world.user(Role.CENTRE_STAFF, "A2", name="other"),
+        "handler": world.user(Role.DEPARTMENT_HANDLER, "A", unit="urban-A", name="handler"),
+        "leader": world.user(Role.LEADER, "A", name="leader"),
+        "admin": world.user(Role.SYSTEM_ADMIN, "A", name="admin"),
+    }
+
+
+def _report(client, **extra):
+    lng, lat = inside("A1a1")
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = {
+        "category": "environment.rubbish",
+        "description": "楼下垃圾堆放三天了",
+        "lat": lat,
+        "lng": lng,
+        "channel": "grid_app",
+        "files": [SimpleUploadedFile("p.jpg", _jpeg(), content_type="image/jpeg")],
+        **extra,
+    }
+    return client.post("/cases/new/", data)
+
+
+def test_intake_form_and_the_case_page_actions(world, people):
+    worker = _client(people["worker"])
+    assert worker.get("/cases/new/").status_code == 200
+    response = _report(worker)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    case = Case.objects.get()
+    assert case.attachments.count() == 1 and case.grid.code == "371602001001001"
+    page = worker.get(f"/cases/{case.pk}/").content.decode()
+    assert case.number in page and 'data-action="register"' not in page
+
+    community = _client(people["community"])
+    page = community.get(f"/cases/{case.pk}/").content.decode()
+    assert 'data-action="register"' in page and 'data-action="accept"' not in page
+    r = community.post(f"/cases/{case.pk}/act/register/", {"version": case.version})
+    assert r.status_code == 302
+    case.refresh_from_db()
+    assert case.status == "registered"
+    # A stale form (old version) is refused with a message, nothing changes.
+    r = community.post(
+        f"/cases/{case.pk}/act/dispatch/", {"version": case.version - 1}, follow=True
+    )
+    case.refresh_from_db()
+    assert case.status == "registered"
+    r = community.post(
+        f"/cases/{case.pk}/act/dispatch/",
+        {"version": case.version, "unit": world.units["urban-A"].pk},
+    )
+    case.refresh_from_db()
+    assert case.status == "dispatched"
+
+    handler = _client(people["handler"])
+    queue = handler.get("/cases/?queue=my_unit").content.decode()
+    assert case.number in queue
+    # A note is required to return a case: the form shows the error, nothing changes.
+    r = handler.post(f"/cases/{case.pk}/act/return/", {"version": case.version, "note": ""})
+    assert r.status_code == 200 and "invalid-feedback" in r.content.decode()
+    case.refresh_from_db()
+    assert case.status == "dispatched"
+
+
+def test_queues_and_scope(world, people):
+    worker = _client(people["worker"])
+    _report(worker)
+    case = Case.objects.get()
+    assert _client(people["other_township"]).get(f"/cases/{case.pk}/").status_code == 404
+    assert _client(people["leader"]).get(f"/cases/{case.pk}/").status_code == 200
+    assert _client(people["admin"]).get("/cases/").status_code == 403
+    assert _client(people["admin"]).get(f"/cases/{case.pk}/").status_code == 404
+    for role in ("worker", "community", "handler", "leader"):
+        assert _client(people[role]).get("/cases/").status_code == 200, role
+
+
+def test_bad_intake_is_a_form_error(world, people):
+    worker = _client(people["worker"])
+    r = worker.post(
+        "/cases/new/", {"category": "environment.rubbish", "description": "", "channel": "grid_app"}
+    )
+    assert r.status_code == 200 and "invalid-feedback" in r.content.decode()
+    r = worker.post(
+        "/cases/new/",
+        {
+            "category": "environment.rubbish",
+            "description": "x",
+            "channel": "grid_app",
+            "lat": 30.0,
+            "lng": 110.0,
+        },
+    )
+    assert r.status_code == 200 and Case.objects.count() == 0
