@@ -2,6 +2,10 @@
 
 Uses its own database (DATABASE_URL's name + `_bench`, see bench/database.py), creating it,
 migrating it and loading the `city` demo preset there when needed.
+
+- locate: point → grid against bare shapely (bench/locate.py);
+- intake: case intake through the HTTP API against PostgreSQL's INSERT rate (bench/intake.py);
+- sweep: the SLA sweep over a million open cases against its bare UPDATEs (bench/sweep.py).
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import database, locate
-from .common import RESULTS, write_section
+from . import database, intake, locate, sweep
+from .common import RESULTS, wait_for_quiet, write_section
 
-BENCHMARKS = ("locate",)
+BENCHMARKS = ("locate", "intake", "sweep")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -53,12 +57,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--reset-db", action="store_true", help="drop and recreate the benchmark database first"
     )
     parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="before each benchmark, wait up to SECONDS for the 1-minute load average to fall "
+        "below half the CPU count (a shared machine); the wait is reported",
+    )
+    parser.add_argument(
         "--no-write",
         action="store_true",
         help=f"print the results only; leave {RESULTS.name} alone",
     )
     locate.add_arguments(parser)
+    intake.add_arguments(parser)
+    sweep.add_arguments(parser)
     options = parser.parse_args(argv)
+    intake.validate(options, parser)
+    sweep.validate(options, parser)
     if options.repeat < 1 or options.points < 1 or options.single_points < 1:
         parser.error("--repeat, --points and --single-points must be positive")
     if options.province_grids < 2:
@@ -87,15 +103,32 @@ def main(argv: list[str] | None = None) -> int:
             url = database.bench_url(os.environ.get("DATABASE_URL"))
         database.ensure(url, reset=options.reset_db)
         database.setup_django(url)
-        city = database.ensure_city(options.seed) if "locate" in options.only else ""
+        # Every benchmark works on the city preset (intake posts as its grid workers, the
+        # sweep's cases point at its grids and units).
+        city = database.ensure_city(options.seed)
     except database.BenchDatabaseError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     print(f"bench: database {database.display_url(url)}: {city}", file=sys.stderr)
     context = {"command": command, "database": database.display_url(url), "city": city}
     for name in options.only:
-        if name == "locate":
-            section = locate.run(options, context)
+        quiet = wait_for_quiet(options.quiet_wait, (os.cpu_count() or 2) / 2)
+        if quiet:
+            print(f"bench: {name}: {quiet}", file=sys.stderr)
+        context["quiet"] = quiet
+        if name in ("intake", "sweep") and not url.startswith("postgres"):
+            print(f"bench: {name} runs on PostgreSQL only; skipped", file=sys.stderr)
+            continue
+        try:
+            if name == "locate":
+                section = locate.run(options, context)
+            elif name == "intake":
+                section = intake.run(options, context)
+            else:
+                section = sweep.run(options, context)
+        except RuntimeError as exc:
+            print(f"bench: {name}: {exc}", file=sys.stderr)
+            return 1
         print(section)
         if not options.no_write:
             write_section(name, section)

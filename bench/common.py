@@ -136,6 +136,31 @@ def _mem_total() -> int:
     return 0
 
 
+def _code_version() -> str:
+    """The commit measured, and whether the code outside bench/ had uncommitted changes."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "log", "-1", "--format=%h %cd", "--date=format:%Y-%m-%d %H:%M"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    return f"commit {head}" + (" with uncommitted changes in src/" if dirty else "")
+
+
 def machine() -> dict[str, str]:
     """What the figures depend on: hardware, load at the start, and engine versions."""
     import django
@@ -154,6 +179,7 @@ def machine() -> dict[str, str]:
             database = f"SQLite {cursor.fetchone()[0]}"
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return {
+        "code": _code_version(),
         "CPU": f"{model} — {os.cpu_count()} logical CPUs" + (f" ({cores} cores)" if cores else ""),
         "RAM": f"{_mem_total() / 2**30:.1f} GiB",
         "load average at start (1/5/15 min)": load,
@@ -199,3 +225,105 @@ def write_section(name: str, body: str, path: Path = RESULTS) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+# --- CPU accounting from /proc: who used the machine's cores during a measured window --------
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stat(pid: int) -> tuple[str, int, float] | None:
+    """(command name, parent pid, CPU seconds) of a process, or None if gone. The CPU seconds
+    include those of its children that ended and were waited for: PostgreSQL's postmaster thus
+    accounts for backends that lived and died between two readings (a connection per request)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            text = stat.read()
+    except OSError:
+        return None
+    name = text[text.find("(") + 1 : text.rfind(")")]
+    fields = text[text.rfind(")") + 2 :].split()
+    return name, int(fields[1]), sum(int(x) for x in fields[11:15]) / CLOCK_TICKS
+
+
+def processes() -> dict[int, tuple[str, int, float]]:
+    """Every process on the machine: pid → (name, parent pid, CPU seconds so far)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _proc_stat(int(entry))
+            if stat is not None:
+                found[int(entry)] = stat
+    return found
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, summed over its CPUs."""
+    with open("/proc/stat") as stat:
+        values = [int(x) for x in stat.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    total = sum(values[:8])
+    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
+
+
+@dataclass
+class CpuSnapshot:
+    """A reading of the machine's CPU counters and of every process's, to subtract later."""
+
+    wall: float
+    busy: float
+    total: float
+    procs: dict[int, tuple[str, int, float]]
+
+    @classmethod
+    def take(cls) -> CpuSnapshot:
+        busy, total = machine_cpu_seconds()
+        return cls(time.perf_counter(), busy, total, processes())
+
+
+def descendants(procs: dict[int, tuple[str, int, float]], root: int) -> set[int]:
+    found, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (_name, ppid, _cpu) in procs.items():
+            if ppid == parent and pid not in found:
+                found.add(pid)
+                frontier.append(pid)
+    return found
+
+
+def cpu_split(
+    start: CpuSnapshot, end: CpuSnapshot, groups: dict[str, Callable[[int, str], bool]]
+) -> dict[str, float]:
+    """CPU seconds used between two snapshots, per named group of processes (a process counts
+    in the first group whose test accepts its pid and name), plus "machine busy" and "other".
+    A process that started after `start` counts from zero; one that ended before `end` is lost
+    (the benchmarks keep their processes alive across the window)."""
+    used: dict[str, float] = dict.fromkeys(groups, 0.0)
+    for pid, (name, _ppid, cpu) in end.procs.items():
+        before = start.procs.get(pid)
+        delta = cpu - (before[2] if before and before[0] == name else 0.0)
+        for group, test in groups.items():
+            if test(pid, name):
+                used[group] += delta
+                break
+    used["machine busy"] = end.busy - start.busy
+    used["other"] = max(0.0, used["machine busy"] - sum(used[g] for g in groups))
+    used["wall"] = end.wall - start.wall
+    return used
+
+
+def wait_for_quiet(max_seconds: float, threshold: float) -> str:
+    """On a shared machine: wait (up to `max_seconds`) until the 1-minute load average falls
+    below `threshold`; say how it went, for the report."""
+    if max_seconds <= 0:
+        return ""
+    start = time.monotonic()
+    while os.getloadavg()[0] >= threshold and time.monotonic() - start < max_seconds:
+        time.sleep(5)
+    waited = time.monotonic() - start
+    load = os.getloadavg()[0]
+    outcome = "fell below" if load < threshold else "was still above"
+    return (
+        f"waited {waited:,.0f} s (at most {max_seconds:,.0f}) for a quiet machine: the 1-minute "
+        f"load average {outcome} {threshold:g} ({load:.2f})"
+    )
