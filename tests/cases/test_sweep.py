@@ -135,6 +135,33 @@ def test_overdue_cases_of_a_unit_make_one_notice_per_person(
     assert all(c.number in notice.title for c in cases)
 
 
+def test_overdue_notices_reach_each_owning_units_own_people(
+    world: World, people: dict[str, User]
+) -> None:
+    at_department = to_state(report(people["worker"]), "dispatched", people, world)
+    at_centre = to_state(report(people["worker"]), "checking", people, world)
+    assert at_department.owner_unit != at_centre.owner_unit
+    assert sweep(now=max(at_department.stage_due, at_centre.stage_due)).red == 2
+    notices = {n.user_id: n.title for n in Notification.objects.filter(kind="overdue")}
+    assert set(notices) == {people["handler"].pk, people["community"].pk}
+    assert at_department.number in notices[people["handler"].pk]
+    assert at_centre.number not in notices[people["handler"].pk]
+    assert at_centre.number in notices[people["community"].pk]
+    assert at_department.number not in notices[people["community"].pk]
+
+
+@pytest.mark.django_db
+def test_the_case_table_leaves_room_for_in_place_updates_on_postgresql() -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("fillfactor is a PostgreSQL storage parameter")
+    with connection.cursor() as cursor:
+        cursor.execute("select reloptions from pg_class where relname = 'cases_case'")
+        (options,) = cursor.fetchone()
+    assert "fillfactor=80" in (options or [])
+
+
 def test_an_urgent_overdue_case_also_sends_an_sms(
     world: World,
     people: dict[str, User],
