@@ -145,7 +145,8 @@ def _place(
             raise ValidationError({"lat": _("The point is not a WGS-84 latitude/longitude.")})
         grid_id = locate(lng, lat)
         if grid_id is not None:
-            grid = Division.objects.get(pk=grid_id)
+            # The boundary (a polygon of many points) is what the index already used.
+            grid = Division.objects.defer("boundary").get(pk=grid_id)
     if grid is not None:
         return grid, grid
     if division is None:

@@ -90,7 +90,9 @@ def centre_for(division_path: str) -> Unit | None:
         u.division_path: u
         for u in Unit.objects.filter(
             kind=UnitKind.CENTRE, is_active=True, division_path__in=candidates
-        ).select_related("division")
+        )
+        .select_related("division")
+        .defer("division__boundary")
     }
     for path in candidates:
         if path in centres:

@@ -12,19 +12,20 @@ from civicgrid.cases.choices import Channel
 from civicgrid.cases.models import Attachment, Case, CaseStep
 from civicgrid.catalog.choices import Priority
 from civicgrid.catalog.models import CaseCategory
+from civicgrid.core.api.serializers import CachedFieldsMixin
 from civicgrid.core.scoping import Action
 from civicgrid.geo.api.serializers import DivisionRefSerializer
 from civicgrid.geo.models import Division
 
 
-class UnitRefSerializer(serializers.ModelSerializer):
+class UnitRefSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Unit
         fields = ("id", "name", "kind")
         read_only_fields = fields
 
 
-class CategoryRefSerializer(serializers.ModelSerializer):
+class CategoryRefSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     name = serializers.CharField(source="label", read_only=True)
 
     class Meta:
@@ -33,7 +34,7 @@ class CategoryRefSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CaseListSerializer(serializers.ModelSerializer):
+class CaseListSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     category = CategoryRefSerializer(read_only=True)
     owner_unit = UnitRefSerializer(read_only=True)
     division = DivisionRefSerializer(read_only=True)
@@ -62,7 +63,7 @@ class CaseListSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AttachmentSerializer(serializers.ModelSerializer):
+class AttachmentSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -86,7 +87,7 @@ class AttachmentSerializer(serializers.ModelSerializer):
         return reverse("api:case-attachment-file", args=[obj.case_id, obj.pk])
 
 
-class StepSerializer(serializers.ModelSerializer):
+class StepSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     unit = UnitRefSerializer(read_only=True)
     attachments: Any = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 

@@ -6,12 +6,13 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from civicgrid.core.api.serializers import CachedFieldsMixin
 from civicgrid.geo.choices import DedicatedType, GridKind, Level, Setting, SizingStatus
 from civicgrid.geo.coords import transform_geometry, wgs84_to_gcj02
 from civicgrid.geo.models import CoverageIssue, Division, Grid
 
 
-class DivisionRefSerializer(serializers.ModelSerializer):
+class DivisionRefSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Division
         fields = ("id", "code", "name", "level")
