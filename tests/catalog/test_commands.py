@@ -50,21 +50,22 @@ def test_sweep_marks_and_urges_once(dispatched):
     case = dispatched
     steps = CaseStep.objects.filter(case=case).count()
     before_due = run("sweep", "--now", _iso(case.warn_at - dt.timedelta(seconds=1)))
-    assert before_due.ok and "0 turned yellow, 0 turned red, 0 urged" in before_due.out
+    nothing = "0 turned yellow, 0 turned red, 0 staged limit(s) missed, 0 urged"
+    assert before_due.ok and nothing in before_due.out
 
     yellow = run("sweep", "--now", _iso(case.warn_at + dt.timedelta(seconds=1)))
-    assert "1 turned yellow, 0 turned red, 0 urged" in yellow.out
+    assert "1 turned yellow, 0 turned red, 0 staged limit(s) missed, 0 urged" in yellow.out
     assert Case.objects.get(pk=case.pk).sla_state == "yellow"
 
     after = _iso(case.stage_due + dt.timedelta(minutes=1))
     red = run("sweep", "--now", after)
-    assert "0 turned yellow, 1 turned red, 1 urged" in red.out
+    assert "0 turned yellow, 1 turned red, 0 staged limit(s) missed, 1 urged" in red.out
     notified = Notification.objects.filter(kind="overdue").count()
     assert notified >= 1
     # Idempotent: the same moment, and any later one, changes nothing more.
     for moment in (after, _iso(case.stage_due + dt.timedelta(days=30))):
         again = run("sweep", "--now", moment)
-        assert "0 turned yellow, 0 turned red, 0 urged" in again.out
+        assert "0 turned yellow, 0 turned red, 0 staged limit(s) missed, 0 urged" in again.out
     fresh = Case.objects.get(pk=case.pk)
     assert fresh.sla_state == "red" and fresh.urge_count == 1
     assert CaseStep.objects.filter(case=case).count() == steps + 1

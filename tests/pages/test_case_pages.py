@@ -3,10 +3,12 @@ actions the user may take, actions through the forms, intake with a photo."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from PIL import Image
 
 from civicgrid.accounts.roles import Role
@@ -124,3 +126,38 @@ def test_bad_intake_is_a_form_error(world, people):
         },
     )
     assert r.status_code == 200 and Case.objects.count() == 0
+
+
+def test_staged_limits_on_the_case_page_and_reporting_a_step(world, people):
+    from civicgrid.cases import actions
+
+    worker, community = _client(people["worker"]), _client(people["community"])
+    assert _report(worker, category="facility.burst_main").status_code == 302
+    case = Case.objects.get()
+    actions.do_register_case(case, actor=people["community"], version=case.version)
+    case.refresh_from_db()
+    community.post(
+        f"/cases/{case.pk}/act/dispatch/",
+        {"version": case.version, "unit": world.units["urban-A"].pk},
+    )
+    handler = _client(people["handler"])
+    case.refresh_from_db()
+    assert handler.post(f"/cases/{case.pk}/act/accept/", {"version": case.version}).status_code
+    case.refresh_from_db()
+    assert case.stage == "handle" and len(case.steps_due) == 3
+
+    page = handler.get(f"/cases/{case.pk}/").content.decode()
+    staged = page.split('id="cg-staged"')[1].split("</dd>")[0]
+    cordon = dt.datetime.fromisoformat(case.steps_due[0]["due"])
+    assert "警戒围挡" in staged
+    assert timezone.localtime(cordon).strftime("%Y-%m-%d %H:%M") in staged  # local, readable
+    assert 'data-action="progress"' in page
+    assert 'data-action="progress"' not in community.get(f"/cases/{case.pk}/").content.decode()
+
+    r = handler.post(f"/cases/{case.pk}/act/progress/", {"version": case.version, "note": "已围挡"})
+    assert r.status_code == 302
+    case.refresh_from_db()
+    assert case.steps_due[0]["done_at"] and case.status == "accepted"
+    page = handler.get(f"/cases/{case.pk}/").content.decode()
+    staged = page.split('id="cg-staged"')[1].split("</dd>")[0]
+    assert staged.count("text-bg-success") == 1  # the cordon's "done" badge

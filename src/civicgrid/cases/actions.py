@@ -408,6 +408,12 @@ def check_transition(case: Case, name: str, actor: Any, *, version: int | None =
         raise PermissionDenied(
             _("You may not “%(action)s” this case.") % {"action": transition.label}
         )
+    if not rules.ready(case, transition):
+        raise Conflict(
+            _("“%(action)s” is not possible: no staged time limit of this case is pending.")
+            % {"action": transition.label},
+            code="not_ready",
+        )
 
 
 def _act(
@@ -818,6 +824,33 @@ def do_evaluate_case(
     return _act(case, "evaluate", actor=actor, version=version, note=note, mutate=mutate)
 
 
+def do_progress_case(
+    case: Case,
+    *,
+    actor: Any,
+    version: int | None,
+    note: str = "",
+    uploads: Sequence[tuple[str, bytes]] = (),
+) -> Case:
+    """The handling unit reports the next staged step (e.g. the cordon of a burst main) done:
+    the sweep no longer urges it; the stage's own deadline runs on."""
+
+    def mutate(c: Case) -> dict[str, Any]:
+        now = timezone.now()
+        done = sla.complete_step(c, now)
+        if done is None:  # check_transition made sure one is pending, under the row lock
+            raise Conflict(_("No staged time limit of this case is pending."), code="not_ready")
+        return {
+            "step": done["step"],
+            "due": done["due"],
+            "late": now > dt.datetime.fromisoformat(str(done["due"])),
+        }
+
+    return _act(
+        case, "progress", actor=actor, version=version, note=note, mutate=mutate, uploads=uploads
+    )
+
+
 def do_urge_case(case: Case, *, actor: Any, version: int | None, note: str) -> Case:
     def mutate(c: Case) -> dict[str, Any]:
         c.urge_count += 1
@@ -897,6 +930,7 @@ ACTIONS: dict[str, Callable[..., Case]] = {
     "dispatch": do_dispatch_case,
     "accept": do_accept_case,
     "start": do_start_case,
+    "progress": do_progress_case,
     "return": do_return_case,
     "transfer": do_transfer_case,
     "suspend": do_suspend_case,

@@ -158,7 +158,7 @@ class ActionForm(StyledForm):
                     (1, _("1 very dissatisfied")),
                 ],
             )
-        if name in {"feedback", "pass_check", "fail_check", "self_resolve"}:
+        if name in {"progress", "feedback", "pass_check", "fail_check", "self_resolve"}:
             self.fields["files"] = MultipleFileField(label=_("Photos"))
         for field in self.fields.values():  # new fields need the Bootstrap classes too
             css = "form-select" if isinstance(field.widget, forms.Select) else "form-control"

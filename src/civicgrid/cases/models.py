@@ -114,6 +114,9 @@ class Case(Placed):
     handle_due = models.DateTimeField(_("handle by"), null=True, blank=True)
     check_due = models.DateTimeField(_("check by"), null=True, blank=True)
     steps_due = models.JSONField(_("staged limits"), default=list, blank=True)
+    # The earliest staged limit before the stage's last that is neither reported done nor
+    # urged yet: what the sweep looks for (few cases have staged limits; see the index).
+    next_step_due = models.DateTimeField(null=True, blank=True)
     suspended_at = models.DateTimeField(_("suspended since"), null=True, blank=True)
     # Supervision and history counters.
     supervised = models.BooleanField(_("under formal supervision"), default=False)
@@ -159,6 +162,11 @@ class Case(Placed):
             models.Index(fields=["status", "stage_due"], name="cases_status_due"),
             models.Index(fields=["category", "reported_at"], name="cases_category_time"),
             models.Index(fields=["lat", "lng"], name="cases_point"),
+            models.Index(
+                fields=["next_step_due"],
+                name="cases_next_step_due",
+                condition=Q(next_step_due__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -80,7 +80,15 @@ def available(user: Any, case: Case) -> list[Transition]:
     """Exactly the actions this user may take on this case now (pages draw these buttons)."""
     if case.status == Status.MERGED:
         return []
-    return [t for t in TRANSITIONS.values() if may(user, case, t)]
+    return [t for t in TRANSITIONS.values() if may(user, case, t) and ready(case, t)]
+
+
+def ready(case: Case, transition: Transition) -> bool:
+    """Whether the case offers what the transition works on (beyond its state): reporting a
+    staged step done needs a staged limit that is still pending."""
+    from .sla import pending_steps
+
+    return transition.name != "progress" or bool(pending_steps(case))
 
 
 def centre_for(division_path: str) -> Unit | None:

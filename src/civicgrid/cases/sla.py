@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from civicgrid.catalog.selectors import current_calendar, limits
 from civicgrid.core import calendar as cal
@@ -20,7 +21,7 @@ def start_stage(case: Case, stage: str, now: dt.datetime) -> None:
     """Start the clock of `stage` (or stop every clock when stage is empty)."""
     case.stage = stage
     case.stage_started_at = now if stage else None
-    case.stage_due = case.warn_at = None
+    case.stage_due = case.warn_at = case.next_step_due = None
     case.steps_due = []
     case.sla_state = SlaState.NONE
     if not stage:
@@ -40,6 +41,8 @@ def start_stage(case: Case, stage: str, now: dt.datetime) -> None:
                 "due": due.isoformat(),
                 "unit": limit.unit,
                 "amount": float(limit.amount),
+                "done_at": None,
+                "urged": False,
             }
         )
     final = stage_limits[-1]
@@ -51,8 +54,53 @@ def start_stage(case: Case, stage: str, now: dt.datetime) -> None:
         else cal.add_working_seconds(now, seconds * ratio, calendar)
     )
     case.steps_due = steps if len(steps) > 1 else []
+    refresh_next_step(case)
     setattr(case, DUE_FIELD[stage], case.stage_due)
     case.sla_state = SlaState.NORMAL
+
+
+def pending_steps(case: Case) -> list[dict[str, Any]]:
+    """The staged limits before the stage's last that have not been reported done, in order.
+    (The last one is the stage's own deadline: the feedback that ends the stage meets it.)"""
+    return [step for step in case.steps_due[:-1] if not step.get("done_at")]
+
+
+def refresh_next_step(case: Case) -> None:
+    """Point `next_step_due` at the earliest pending staged limit the sweep has not urged."""
+    waiting = [
+        dt.datetime.fromisoformat(str(step["due"]))
+        for step in pending_steps(case)
+        if not step.get("urged")
+    ]
+    case.next_step_due = min(waiting) if waiting else None
+
+
+def staged_limits(case: Case) -> list[dict[str, Any]]:
+    """The staged limits for a page: name, due and done as datetimes, urged, and whether this
+    is the stage's last limit (met by the feedback that ends the stage)."""
+    return [
+        {
+            "step": step["step"],
+            "due": dt.datetime.fromisoformat(str(step["due"])),
+            "done_at": dt.datetime.fromisoformat(step["done_at"]) if step.get("done_at") else None,
+            "urged": bool(step.get("urged")),
+            "last": index == len(case.steps_due) - 1,
+        }
+        for index, step in enumerate(case.steps_due)
+    ]
+
+
+def complete_step(case: Case, now: dt.datetime) -> dict[str, Any] | None:
+    """Report the first pending staged limit done; returns it, or None if none is pending."""
+    pending = pending_steps(case)
+    if not pending:
+        return None
+    first = pending[0]
+    case.steps_due = [
+        {**step, "done_at": now.isoformat()} if step is first else step for step in case.steps_due
+    ]
+    refresh_next_step(case)
+    return first
 
 
 def resume_clock(case: Case, now: dt.datetime) -> float:
@@ -70,10 +118,14 @@ def resume_clock(case: Case, now: dt.datetime) -> float:
         case.warn_at = cal.shift(case.warn_at, paused, unit, calendar)
     shifted = []
     for step in case.steps_due:
+        if step.get("done_at"):
+            shifted.append(step)
+            continue
         step_paused = cal.elapsed(case.suspended_at, now, step["unit"], calendar)
         due = cal.shift(dt.datetime.fromisoformat(step["due"]), step_paused, step["unit"], calendar)
         shifted.append({**step, "due": due.isoformat()})
     case.steps_due = shifted
+    refresh_next_step(case)
     case.suspended_at = None
     case.sla_state = state_at(case, now)
     return paused

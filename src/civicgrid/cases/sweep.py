@@ -1,13 +1,16 @@
 """The SLA sweep: mark cases yellow or red as their deadlines pass, urge the owners of the ones
 that just went red. The colour is derived from stored deadlines, so it is not an audited action
 and does not bump the case version; the automatic urging is recorded on the case's timeline.
-Idempotent — a second run at the same moment changes nothing — and cheap on a large table: two
-indexed UPDATEs, then work only for the cases that changed colour."""
+Staged limits before the stage's last (the cordon of a burst main, say) are urged on their own
+when they pass with no report that their step is done. Idempotent — a second run at the same
+moment changes nothing — and cheap on a large table: one UPDATE and two indexed SELECTs, then work
+only for the cases that changed colour or missed a staged limit."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Max
@@ -16,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from civicgrid.core.notify import notify
 
+from . import sla
 from .choices import OPEN, SlaState, Status
 from .models import Case, CaseStep
 
@@ -27,6 +31,7 @@ BATCH = 2000
 class SweepResult:
     yellow: int = 0
     red: int = 0
+    staged: int = 0  # staged limits (before the stage's last) passed without a report
     urged: int = 0
 
 
@@ -45,22 +50,51 @@ def sweep(now: dt.datetime | None = None) -> SweepResult:
             .exclude(sla_state=SlaState.RED)
             .values_list("pk", flat=True)
         )
+        staged = list(base.filter(next_step_due__lte=now).values_list("pk", flat=True))
     for start in range(0, len(newly_red), BATCH):
         result.red += _mark_red(newly_red[start : start + BATCH], now)
-    result.urged = result.red
+    for start in range(0, len(staged), BATCH):
+        result.staged += _urge_staged(staged[start : start + BATCH], now)
+    result.urged = result.red + result.staged
     return result
 
 
-def _mark_red(ids: list[int], now: dt.datetime) -> int:
-    from .actions import members_by_unit
+def _locked(ids: list[int]) -> Any:
+    return (
+        Case.objects.select_for_update(of=("self",))
+        .filter(pk__in=ids, suspended_at__isnull=True, status__in=RUNNING)
+        .select_related("owner_unit")
+    )
 
+
+def _urge_step(case: Case, seq: int, note: str, due: str, now: dt.datetime, **data: Any) -> Any:
+    """The automatic urge on the case's timeline (the sweep's record: colours are derived)."""
+    return CaseStep(
+        case=case,
+        seq=seq,
+        action="urge",
+        from_status=case.status,
+        to_status=case.status,
+        actor_name="system",
+        note=note,
+        data={"automatic": True, "due": due, **data},
+        time=now,
+    )
+
+
+def _last_seqs(cases: list[Case]) -> dict[int, int]:
+    return dict(
+        CaseStep.objects.filter(case_id__in=[c.pk for c in cases])
+        .order_by()
+        .values("case_id")
+        .annotate(m=Max("seq"))
+        .values_list("case_id", "m")
+    )
+
+
+def _mark_red(ids: list[int], now: dt.datetime) -> int:
     with transaction.atomic():
-        cases = list(
-            Case.objects.select_for_update(of=("self",))
-            .filter(pk__in=ids, stage_due__lte=now, suspended_at__isnull=True)
-            .exclude(sla_state=SlaState.RED)
-            .select_related("owner_unit")
-        )
+        cases = list(_locked(ids).filter(stage_due__lte=now).exclude(sla_state=SlaState.RED))
         if not cases:
             return 0
         # One UPDATE of unindexed columns: on PostgreSQL it stays heap-only (see the fillfactor
@@ -68,45 +102,74 @@ def _mark_red(ids: list[int], now: dt.datetime) -> int:
         Case.objects.filter(pk__in=[c.pk for c in cases]).update(
             sla_state=SlaState.RED, urge_count=F("urge_count") + 1
         )
-        last = dict(
-            CaseStep.objects.filter(case_id__in=[c.pk for c in cases])
-            .order_by()
-            .values("case_id")
-            .annotate(m=Max("seq"))
-            .values_list("case_id", "m")
+        last = _last_seqs(cases)
+        CaseStep.objects.bulk_create(
+            _urge_step(
+                case,
+                last.get(case.pk, 0) + 1,
+                _("Overdue: the %(stage)s limit has passed.") % {"stage": _stage_label(case.stage)},
+                case.stage_due.isoformat(),
+                now,
+            )
+            for case in cases
         )
+        _notify_owners(cases, _("%(n)d case(s) overdue: %(numbers)s"))
+    return len(cases)
+
+
+def _urge_staged(ids: list[int], now: dt.datetime) -> int:
+    """Urge each staged limit that has passed with no report that its step is done."""
+    urged = 0
+    with transaction.atomic():
+        cases = list(_locked(ids).filter(next_step_due__lte=now))
+        if not cases:
+            return 0
+        last = _last_seqs(cases)
         steps = []
         for case in cases:
-            steps.append(
-                CaseStep(
-                    case=case,
-                    seq=last.get(case.pk, 0) + 1,
-                    action="urge",
-                    from_status=case.status,
-                    to_status=case.status,
-                    actor_name="system",
-                    note=_("Overdue: the %(stage)s limit has passed.")
-                    % {"stage": _stage_label(case.stage)},
-                    data={"automatic": True, "due": case.stage_due.isoformat()},
-                    time=now,
+            seq = last.get(case.pk, 0)
+            for step in sla.pending_steps(case):
+                if step.get("urged") or dt.datetime.fromisoformat(str(step["due"])) > now:
+                    continue
+                step["urged"] = True  # the dicts of case.steps_due, changed in place
+                seq += 1
+                steps.append(
+                    _urge_step(
+                        case,
+                        seq,
+                        _("Overdue: the staged limit “%(step)s” has passed.")
+                        % {"step": step["step"]},
+                        str(step["due"]),
+                        now,
+                        step=step["step"],
+                    )
                 )
-            )
+                case.urge_count += 1
+                urged += 1
+            sla.refresh_next_step(case)
         CaseStep.objects.bulk_create(steps)
-        by_unit: dict[int, list[Case]] = {}
-        for case in cases:
-            by_unit.setdefault(case.owner_unit_id, []).append(case)
-        members = members_by_unit(group[0].owner_unit for group in by_unit.values())
-        for unit_id, group in by_unit.items():
-            numbers = ", ".join(c.number for c in group[:5]) + ("…" if len(group) > 5 else "")
-            notify(
-                members[unit_id],
-                kind="overdue",
-                title=_("%(n)d case(s) overdue: %(numbers)s")
-                % {"n": len(group), "numbers": numbers},
-                url="/cases/?queue=overdue",
-                sms=any(c.priority >= 4 for c in group),
-            )
-    return len(cases)
+        Case.objects.bulk_update(cases, ["steps_due", "next_step_due", "urge_count"])
+        _notify_owners(cases, _("%(n)d case(s) missed a staged limit: %(numbers)s"))
+    return urged
+
+
+def _notify_owners(cases: list[Case], title: str) -> None:
+    """One notice per person of each owning unit, naming its cases (SMS if any is urgent)."""
+    from .actions import members_by_unit
+
+    by_unit: dict[int, list[Case]] = {}
+    for case in cases:
+        by_unit.setdefault(case.owner_unit_id, []).append(case)
+    members = members_by_unit(group[0].owner_unit for group in by_unit.values())
+    for unit_id, group in by_unit.items():
+        numbers = ", ".join(c.number for c in group[:5]) + ("…" if len(group) > 5 else "")
+        notify(
+            members[unit_id],
+            kind="overdue",
+            title=title % {"n": len(group), "numbers": numbers},
+            url="/cases/?queue=overdue",
+            sms=any(c.priority >= 4 for c in group),
+        )
 
 
 def _stage_label(stage: str) -> str:

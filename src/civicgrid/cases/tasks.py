@@ -15,4 +15,9 @@ def run_sweep() -> dict[str, int]:
     (core/schedule.py) every CIVICGRID_SWEEP_SECONDS. Idempotent."""
     with work_context():
         result = sweep.sweep()
-    return {"yellow": result.yellow, "red": result.red, "urged": result.urged}
+    return {
+        "yellow": result.yellow,
+        "red": result.red,
+        "staged": result.staged,
+        "urged": result.urged,
+    }

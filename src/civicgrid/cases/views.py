@@ -26,7 +26,7 @@ from civicgrid.geo.models import Division
 from civicgrid.web.forms import run_action
 from civicgrid.web.typing import AuthedRequest
 
-from . import actions, rules, selectors
+from . import actions, rules, selectors, sla
 from .choices import SlaState, Status
 from .forms import ActionForm, ReportForm
 from .models import Case
@@ -281,6 +281,7 @@ def _page(
             "full_phone": phone,
             "may_unmask": bool(case.reporter_phone_enc) and rules.centre_side(user, case),
             "extra_rows": _extra_rows(case),
+            "staged_limits": sla.staged_limits(case),
             "map_config": _map_config(case),
         },
     )

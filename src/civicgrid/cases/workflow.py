@@ -31,7 +31,7 @@ class Transition:
     name: str
     label: str | Promise
     sources: frozenset[str]
-    target: str | None  # None: the status stays (urge, supervise, instruct, escalate)
+    target: str | None  # None: the status stays (urge, supervise, instruct, progress…)
     side: str
     note_required: bool = False
     style: str = "primary"  # how pages draw the button
@@ -77,6 +77,14 @@ TRANSITIONS: dict[str, Transition] = {
         _t("accept", _("Accept (签收)"), {S.DISPATCHED}, S.ACCEPTED, "unit"),
         _t("return", _("Return: not ours"), WORKING, S.REGISTERED, "unit", True, "outline-danger"),
         _t("start", _("Start work"), {S.ACCEPTED}, S.IN_PROGRESS, "unit", style="outline-primary"),
+        _t(
+            "progress",
+            _("Report a staged step done"),
+            {S.ACCEPTED, S.IN_PROGRESS},
+            None,
+            "unit",
+            style="outline-primary",
+        ),
         _t(
             "transfer",
             _("Transfer to another unit"),

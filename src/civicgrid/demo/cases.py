@@ -34,6 +34,7 @@ from shapely.geometry import Point, shape
 
 from civicgrid.accounts.models import Unit, User
 from civicgrid.cases import actions as cases
+from civicgrid.cases import sla
 from civicgrid.cases.choices import Channel
 from civicgrid.cases.models import Case
 from civicgrid.cases.sweep import RUNNING, sweep
@@ -143,6 +144,7 @@ NOTES = {
     "return": "经现场查看，不属于本单位职责范围，请重新派遣。",
     "suspend": "需等待产权单位提供材料，申请缓办。",
     "resume": "材料已补齐，恢复办理。",
+    "progress": "已设置警戒围挡，正在组织抢修。",
     "feedback": "已按要求处置完毕，附处置情况说明。",
     "fail_check": "现场核查仍未整改到位，请继续处置。",
     "urge": "请抓紧办理并及时反馈。",
@@ -414,15 +416,15 @@ class Sweeper:
 
     def watch(self, index: int, case: Case) -> None:
         self.cases[index] = case
-        for moment in (case.warn_at, case.stage_due):
-            if moment is not None and case.status in RUNNING and case.suspended_at is None:
+        for moment in _moments(case):
+            if case.status in RUNNING and case.suspended_at is None:
                 heapq.heappush(self.heap, (moment + SWEEP_LAG, index))
 
     def _current(self, moment: dt.datetime, index: int) -> bool:
         case = self.cases[index]
         if case.status not in RUNNING or case.suspended_at is not None:
             return False
-        return moment - SWEEP_LAG in (case.warn_at, case.stage_due)
+        return moment - SWEEP_LAG in _moments(case)
 
     def until(self, moment: dt.datetime) -> None:
         while self.heap and self.heap[0][0] <= moment:
@@ -430,6 +432,13 @@ class Sweeper:
             if self._current(when, index):
                 self.clock[0] = when
                 sweep(when)
+
+
+def _moments(case: Case) -> list[dt.datetime]:
+    """When the sweep has something to do for this case: its yellow mark, its deadline and
+    each staged limit not reported done."""
+    staged = [dt.datetime.fromisoformat(str(step["due"])) for step in sla.pending_steps(case)]
+    return [m for m in (case.warn_at, case.stage_due, *staged) if m is not None]
 
 
 def _centre_actor(case: Case, cast: Cast) -> User:
@@ -529,7 +538,13 @@ def _run(action: str, plan: Plan, case: Case | None, cast: Cast, rng: random.Ran
             case, actor=_higher_actor(case, cast), version=version, note=NOTES["supervise"]
         ),
     }
-    return calls[action]()
+    after = calls[action]()
+    if action == "start" and sla.pending_steps(after):
+        # A burst main: the crew reports the cordon as soon as it is up.
+        after = cases.do_progress_case(
+            after, actor=_unit_actor(after, cast), version=after.version, note=NOTES["progress"]
+        )
+    return after
 
 
 def _higher_actor(case: Case, cast: Cast) -> User:

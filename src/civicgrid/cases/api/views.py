@@ -285,6 +285,7 @@ SERIALIZERS = {
     "merge": s.MergeSerializer,
     "start_check": s.CheckSerializer,
     "evaluate": s.EvaluateSerializer,
+    "progress": s.FilesTransitionSerializer,
     "feedback": s.FilesTransitionSerializer,
     "pass_check": s.FilesTransitionSerializer,
     "fail_check": s.FilesTransitionSerializer,

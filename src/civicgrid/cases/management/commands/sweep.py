@@ -13,8 +13,9 @@ from civicgrid.core.context import work_context
 class Command(BaseCommand):
     help = (
         "Run the SLA sweep once: mark open cases yellow or red as their deadlines pass and urge "
-        "the owners of the newly overdue ones. Idempotent: a second run at the same moment "
-        "changes nothing. The task workers run it every CIVICGRID_SWEEP_SECONDS."
+        "the owners of the newly overdue ones and of missed staged limits. Idempotent: a "
+        "second run at the same moment changes nothing. The task workers run it every "
+        "CIVICGRID_SWEEP_SECONDS."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,6 +31,14 @@ class Command(BaseCommand):
         with work_context():
             result = sweep(now)
         self.stdout.write(
-            _("Sweep: %(yellow)d turned yellow, %(red)d turned red, %(urged)d urged.")
-            % {"yellow": result.yellow, "red": result.red, "urged": result.urged}
+            _(
+                "Sweep: %(yellow)d turned yellow, %(red)d turned red, %(staged)d staged limit(s) "
+                "missed, %(urged)d urged."
+            )
+            % {
+                "yellow": result.yellow,
+                "red": result.red,
+                "staged": result.staged,
+                "urged": result.urged,
+            }
         )
