@@ -269,8 +269,10 @@ def _render(
     counts = result["counts"]
     med_first = statistics.median(first)
     ok_counts = all(
-        r["first"] == {"yellow": counts["yellow"], "red": counts["red"], "urged": counts["red"]}
-        and r["second"] == {"yellow": 0, "red": 0, "urged": 0}
+        # No generated case has staged limits: nothing is urged for a missed staged step.
+        r["first"]
+        == {"yellow": counts["yellow"], "red": counts["red"], "staged": 0, "urged": counts["red"]}
+        and r["second"] == {"yellow": 0, "red": 0, "staged": 0, "urged": 0}
         and r["steps_added"] == counts["red"]
         and r["left_yellow"] == r["left_red"] == 0
         for r in reps
