@@ -133,6 +133,7 @@ def test_overdue_cases_of_a_unit_make_one_notice_per_person(
     notice = Notification.objects.get(kind="overdue")
     assert notice.user_id == people["handler"].pk
     assert all(c.number in notice.title for c in cases)
+    assert notice.url == "/cases/?queue=overdue"  # several cases: the queue
 
 
 def test_overdue_notices_reach_each_owning_units_own_people(
@@ -148,6 +149,8 @@ def test_overdue_notices_reach_each_owning_units_own_people(
     assert at_centre.number not in notices[people["handler"].pk]
     assert at_centre.number in notices[people["community"].pk]
     assert at_department.number not in notices[people["community"].pk]
+    links = {n.user_id: n.url for n in Notification.objects.filter(kind="overdue")}
+    assert links[people["handler"].pk] == f"/cases/{at_department.pk}/"  # one case: the case
 
 
 @pytest.mark.django_db

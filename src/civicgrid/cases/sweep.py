@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Max
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -167,7 +168,10 @@ def _notify_owners(cases: list[Case], title: str) -> None:
             members[unit_id],
             kind="overdue",
             title=title % {"n": len(group), "numbers": numbers},
-            url="/cases/?queue=overdue",
+            # One case: straight to it; several: the unit's overdue queue.
+            url=reverse("cases:case", args=[group[0].pk])
+            if len(group) == 1
+            else reverse("cases:list") + "?queue=overdue",
             sms=any(c.priority >= 4 for c in group),
         )
 
