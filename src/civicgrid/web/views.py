@@ -9,7 +9,7 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -151,7 +151,9 @@ def inbox(request: AuthedRequest) -> HttpResponse:
         if request.POST.get("all"):
             notes.filter(read_at__isnull=True).update(read_at=timezone.now())
             return redirect("web:inbox")
-        note = get_object_or_404(notes, pk=pk)
+        if not (pk or "").isdigit():  # a tampered form: not found, not a server error
+            raise Http404
+        note = get_object_or_404(notes, pk=int(pk))
         if note.read_at is None:
             notes.filter(pk=note.pk).update(read_at=timezone.now())
         return redirect(note.url or "web:inbox")
