@@ -147,11 +147,11 @@ def inbox(request: AuthedRequest) -> HttpResponse:
 
     notes = Notification.objects.filter(user=request.user)
     if request.method == "POST":
-        pk = request.POST.get("open")
+        pk = request.POST.get("open") or ""
         if request.POST.get("all"):
             notes.filter(read_at__isnull=True).update(read_at=timezone.now())
             return redirect("web:inbox")
-        if not (pk or "").isdigit():  # a tampered form: not found, not a server error
+        if not pk.isdigit():  # a tampered form: not found, not a server error
             raise Http404
         note = get_object_or_404(notes, pk=int(pk))
         if note.read_at is None:
