@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import phonenumbers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -33,6 +32,7 @@ from civicgrid.core.exceptions import Conflict
 from civicgrid.core.models import ChangeKind
 from civicgrid.core.notify import notify
 from civicgrid.core.scoping import Action, can
+from civicgrid.core.validators import normalise_phone
 from civicgrid.geo.locate import locate
 from civicgrid.geo.models import Division
 
@@ -53,19 +53,6 @@ def body_fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(
         json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()
     ).hexdigest()
-
-
-def normalise_phone(value: str) -> str:
-    value = (value or "").strip()
-    if not value:
-        return ""
-    try:
-        number = phonenumbers.parse(value, "CN")
-    except phonenumbers.NumberParseException as exc:
-        raise ValidationError({"reporter_phone": _("Not a phone number.")}) from exc
-    if not phonenumbers.is_valid_number(number):
-        raise ValidationError({"reporter_phone": _("Not a valid phone number.")})
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _finite(value: Any) -> float:
@@ -225,7 +212,7 @@ def do_report_case(
     if errors:
         raise ValidationError(errors)
     place, grid = _place(actor, lat, lng, division)
-    phone = normalise_phone(reporter_phone)
+    phone = normalise_phone(reporter_phone, field="reporter_phone")
     cleaned_extra = _clean_extra(category, extra)
     prepared = [files.prepare(raw, name) for name, raw in uploads]
     centre = rules.centre_for(place.path)
