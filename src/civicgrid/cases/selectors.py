@@ -34,6 +34,20 @@ def centre_paths(user: Any) -> list[str]:
 
 
 # Queues: (key, label, filter) — a centre's work lists and a department's.
+# The work queues `queue` knows, in the order pages and the API list them.
+QUEUES = (
+    "to_file",
+    "to_dispatch",
+    "to_check",
+    "overdue",
+    "supervised",
+    "my_unit",
+    "my_reports",
+    "my_checks",
+    "open",
+)
+
+
 def queue(user: Any, key: str) -> QuerySet[Case]:
     qs = visible_cases(user)
     mine_centre = Q(

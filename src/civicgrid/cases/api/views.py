@@ -24,18 +24,6 @@ from civicgrid.geo.coords import gcj02_to_wgs84
 
 from . import serializers as s
 
-QUEUES = [
-    "to_file",
-    "to_dispatch",
-    "to_check",
-    "overdue",
-    "supervised",
-    "my_unit",
-    "my_reports",
-    "my_checks",
-    "open",
-]
-
 
 class CaseFilter(ScopedFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Status.choices)
@@ -80,7 +68,7 @@ class CaseFilter(ScopedFilterSet):
     list=extend_schema(
         summary="Cases in your area (or in one of your queues)",
         tags=["cases"],
-        parameters=[OpenApiParameter("queue", str, enum=QUEUES)],
+        parameters=[OpenApiParameter("queue", str, enum=list(selectors.QUEUES))],
     ),
     retrieve=extend_schema(summary="One case, with the actions you may take now", tags=["cases"]),
 )
@@ -94,7 +82,7 @@ class CaseViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
     def get_queryset(self) -> Any:
         queue = self.request.query_params.get("queue")
         if queue and self.action == "list":
-            if queue not in QUEUES:
+            if queue not in selectors.QUEUES:
                 from rest_framework.exceptions import ValidationError
 
                 raise ValidationError({"queue": [_("Unknown queue.")]})
