@@ -216,27 +216,10 @@ class Server:
 
 
 def gunicorn_command(workers: int, threads: int, port: int) -> list[str]:
-    """The web half of `civicgrid serve` (civicgrid/web/management/commands/serve.py), as it
-    builds it: same application, worker class, logging and timeouts."""
-    bin_dir = os.path.dirname(sys.executable)
-    return [
-        os.path.join(bin_dir, "gunicorn"),
-        "civicgrid.config.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--worker-class",
-        "gthread",
-        "--access-logfile",
-        "-",
-        "--graceful-timeout",
-        "10",
-        "--timeout",
-        "120",
-    ]
+    """The web half of `civicgrid serve`, built by the same function."""
+    from civicgrid.web.management.commands.serve import gunicorn_command as serve_command
+
+    return serve_command("127.0.0.1", port, workers, threads)
 
 
 def server_environment(var_dir: Path) -> dict[str, str]:

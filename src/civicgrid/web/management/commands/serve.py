@@ -11,6 +11,28 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
+def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[str]:
+    """The production web server (the benchmarks start the same one)."""
+    return [
+        os.path.join(os.path.dirname(sys.executable), "gunicorn"),
+        "civicgrid.config.wsgi:application",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--worker-class",
+        "gthread",
+        "--access-logfile",
+        "-",
+        "--graceful-timeout",
+        "10",
+        "--timeout",
+        "120",
+    ]
+
+
 class Command(BaseCommand):
     help = (
         "Serve civicgrid with the production server (gunicorn + whitenoise) and run the task "
@@ -37,25 +59,9 @@ class Command(BaseCommand):
         if not (settings.STATIC_ROOT / "staticfiles.json").exists() and not settings.DEBUG:
             raise CommandError("Static files are not collected: run `civicgrid collectstatic`.")
         env = dict(os.environ)
-        bin_dir = os.path.dirname(sys.executable)
-        web = [
-            os.path.join(bin_dir, "gunicorn"),
-            "civicgrid.config.wsgi:application",
-            "--bind",
-            f"{options['host']}:{options['port']}",
-            "--workers",
-            str(options["workers"]),
-            "--threads",
-            str(options["threads"]),
-            "--worker-class",
-            "gthread",
-            "--access-logfile",
-            "-",
-            "--graceful-timeout",
-            "10",
-            "--timeout",
-            "120",
-        ]
+        web = gunicorn_command(
+            options["host"], options["port"], options["workers"], options["threads"]
+        )
         processes = [subprocess.Popen(web, env=env)]
         if not options["no_worker"]:
             worker = [sys.executable, "-m", "civicgrid.cli", "worker"]
