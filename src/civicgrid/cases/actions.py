@@ -830,7 +830,7 @@ def do_progress_case(
         return {
             "step": done["step"],
             "due": done["due"],
-            "late": now > dt.datetime.fromisoformat(str(done["due"])),
+            "late": now > sla.step_due(done),
         }
 
     return _act(

@@ -32,9 +32,10 @@ def start_stage(case: Case, stage: str, now: dt.datetime) -> None:
     calendar = current_calendar()
     policy = case.category.policy()
     ratio = float(policy.warn_ratio if policy else Decimal("0.8"))
-    steps = []
+    steps, dues = [], []
     for limit in stage_limits:
         due = cal.deadline(now, float(limit.amount), limit.unit, calendar)
+        dues.append(due)
         steps.append(
             {
                 "step": limit.step,
@@ -46,7 +47,7 @@ def start_stage(case: Case, stage: str, now: dt.datetime) -> None:
             }
         )
     final = stage_limits[-1]
-    case.stage_due = max(dt.datetime.fromisoformat(str(s["due"])) for s in steps)
+    case.stage_due = max(dues)
     seconds = cal.limit_seconds(float(final.amount), final.unit, calendar)
     case.warn_at = (
         now + dt.timedelta(seconds=seconds * ratio)
@@ -59,6 +60,11 @@ def start_stage(case: Case, stage: str, now: dt.datetime) -> None:
     case.sla_state = SlaState.NORMAL
 
 
+def step_due(step: dict[str, Any]) -> dt.datetime:
+    """The deadline of one staged limit (stored as ISO 8601 in `Case.steps_due`)."""
+    return dt.datetime.fromisoformat(str(step["due"]))
+
+
 def pending_steps(case: Case) -> list[dict[str, Any]]:
     """The staged limits before the stage's last that have not been reported done, in order.
     (The last one is the stage's own deadline: the feedback that ends the stage meets it.)"""
@@ -67,11 +73,7 @@ def pending_steps(case: Case) -> list[dict[str, Any]]:
 
 def refresh_next_step(case: Case) -> None:
     """Point `next_step_due` at the earliest pending staged limit the sweep has not urged."""
-    waiting = [
-        dt.datetime.fromisoformat(str(step["due"]))
-        for step in pending_steps(case)
-        if not step.get("urged")
-    ]
+    waiting = [step_due(step) for step in pending_steps(case) if not step.get("urged")]
     case.next_step_due = min(waiting) if waiting else None
 
 
@@ -81,7 +83,7 @@ def staged_limits(case: Case) -> list[dict[str, Any]]:
     return [
         {
             "step": step["step"],
-            "due": dt.datetime.fromisoformat(str(step["due"])),
+            "due": step_due(step),
             "done_at": dt.datetime.fromisoformat(step["done_at"]) if step.get("done_at") else None,
             "urged": bool(step.get("urged")),
             "last": index == len(case.steps_due) - 1,
@@ -122,7 +124,7 @@ def resume_clock(case: Case, now: dt.datetime) -> float:
             shifted.append(step)
             continue
         step_paused = cal.elapsed(case.suspended_at, now, step["unit"], calendar)
-        due = cal.shift(dt.datetime.fromisoformat(step["due"]), step_paused, step["unit"], calendar)
+        due = cal.shift(step_due(step), step_paused, step["unit"], calendar)
         shifted.append({**step, "due": due.isoformat()})
     case.steps_due = shifted
     refresh_next_step(case)

@@ -130,7 +130,7 @@ def _urge_staged(ids: list[int], now: dt.datetime) -> int:
         for case in cases:
             seq = last.get(case.pk, 0)
             for step in sla.pending_steps(case):
-                if step.get("urged") or dt.datetime.fromisoformat(str(step["due"])) > now:
+                if step.get("urged") or sla.step_due(step) > now:
                     continue
                 step["urged"] = True  # the dicts of case.steps_due, changed in place
                 seq += 1

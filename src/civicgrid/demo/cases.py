@@ -437,7 +437,7 @@ class Sweeper:
 def _moments(case: Case) -> list[dt.datetime]:
     """When the sweep has something to do for this case: its yellow mark, its deadline and
     each staged limit not reported done."""
-    staged = [dt.datetime.fromisoformat(str(step["due"])) for step in sla.pending_steps(case)]
+    staged = [sla.step_due(step) for step in sla.pending_steps(case)]
     return [m for m in (case.warn_at, case.stage_due, *staged) if m is not None]
 
 
