@@ -161,3 +161,21 @@ def test_staged_limits_on_the_case_page_and_reporting_a_step(world, people):
     page = handler.get(f"/cases/{case.pk}/").content.decode()
     staged = page.split('id="cg-staged"')[1].split("</dd>")[0]
     assert staged.count("text-bg-success") == 1  # the cordon's "done" badge
+
+
+@pytest.mark.parametrize("query", ["since=abc", "until=2026-13-40", "since=2026-02-30"])
+def test_a_bad_date_filter_is_a_form_error(world, people, query):
+    page = _client(people["community"]).get(f"/cases/?queue=open&{query}")
+    assert page.status_code == 200
+    assert "is-invalid" in page.content.decode() and "invalid-feedback" in page.content.decode()
+    assert list(page.context["page_obj"]) == []
+
+
+def test_a_good_date_filter_narrows_the_list(world, people):
+    assert _report(_client(people["worker"])).status_code == 302
+    community = _client(people["community"])
+    today = timezone.localdate()
+    found = community.get(f"/cases/?queue=open&since={today}&until={today}")
+    assert len(found.context["page_obj"]) == 1 and "is-invalid" not in found.content.decode()
+    later = today + dt.timedelta(days=1)
+    assert len(community.get(f"/cases/?queue=open&since={later}").context["page_obj"]) == 0

@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.dateparse import parse_date
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -110,10 +111,18 @@ def case_list(request: AuthedRequest) -> HttpResponse:
         from django.db.models import Q
 
         qs = qs.filter(Q(number__startswith=params["q"]) | Q(title__contains=params["q"]))
-    if params["since"]:
-        qs = qs.filter(reported_at__date__gte=params["since"])
-    if params["until"]:
-        qs = qs.filter(reported_at__date__lte=params["until"])
+    errors: dict[str, str] = {}
+    for key, lookup in (("since", "reported_at__date__gte"), ("until", "reported_at__date__lte")):
+        if params[key]:
+            try:
+                day = parse_date(params[key])
+            except ValueError:  # well formed, but no such day (2026-13-40)
+                day = None
+            if day is None:
+                errors[key] = _("Not a date: use the form 2026-03-02.")
+                qs = qs.none()
+            else:
+                qs = qs.filter(**{lookup: day})
     ordering = (
         ["stage_due", "-reported_at"] if queue not in {"all", "my_reports"} else ["-reported_at"]
     )
@@ -129,6 +138,7 @@ def case_list(request: AuthedRequest) -> HttpResponse:
             "queue": queue,
             "queues": [(k, QUEUE_LABELS[k], counts.get(k)) for k in available],
             "params": params,
+            "errors": errors,
             "statuses": Status.choices,
             "sla_states": SlaState.choices,
             "majors": CaseCategory.objects.filter(parent__isnull=True, is_active=True),
