@@ -19,7 +19,7 @@ from civicgrid.accounts import actions
 from civicgrid.accounts.choices import UnitKind
 from civicgrid.accounts.models import ApiToken, DepartmentType, RoleAssignment, Unit, User
 from civicgrid.accounts.roles import Role
-from civicgrid.core.api.filters import ScopedFilterSet
+from civicgrid.core.api.filters import IdFilter, ScopedFilterSet
 from civicgrid.core.api.views import ScopedReadOnlyViewSet
 from civicgrid.core.paths import any_subtree_q
 
@@ -39,7 +39,7 @@ def visible_assignments(user: Any) -> Any:
 class UnitFilter(ScopedFilterSet):
     kind = django_filters.ChoiceFilter(choices=UnitKind.choices)
     department_type = django_filters.CharFilter(field_name="department_type__code")
-    division = django_filters.NumberFilter(field_name="division_id")
+    division = IdFilter(field_name="division_id")
     active = django_filters.BooleanFilter(field_name="is_active")
     q = django_filters.CharFilter(field_name="name", lookup_expr="contains")
 
@@ -205,9 +205,9 @@ class UserViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedReadOn
 
 
 class AssignmentFilter(ScopedFilterSet):
-    user = django_filters.NumberFilter(field_name="user_id")
+    user = IdFilter(field_name="user_id")
     role = django_filters.ChoiceFilter(choices=Role.choices)
-    division = django_filters.NumberFilter(field_name="division_id")
+    division = IdFilter(field_name="division_id")
 
     class Meta:
         model = RoleAssignment

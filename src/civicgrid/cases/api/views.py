@@ -18,7 +18,7 @@ from civicgrid.cases import actions, selectors
 from civicgrid.cases.choices import Channel, SlaState, Status
 from civicgrid.cases.models import Attachment, Case
 from civicgrid.cases.workflow import TRANSITIONS
-from civicgrid.core.api.filters import ScopedFilterSet
+from civicgrid.core.api.filters import IdFilter, ScopedFilterSet
 from civicgrid.core.api.views import ScopedReadOnlyViewSet
 from civicgrid.geo.coords import gcj02_to_wgs84
 
@@ -30,7 +30,7 @@ class CaseFilter(ScopedFilterSet):
     sla_state = django_filters.MultipleChoiceFilter(choices=SlaState.choices)
     category = django_filters.CharFilter(method="by_category", label=_("category code"))
     channel = django_filters.ChoiceFilter(choices=Channel.choices)
-    owner_unit = django_filters.NumberFilter(field_name="owner_unit_id")
+    owner_unit = IdFilter(field_name="owner_unit_id")
     supervised = django_filters.BooleanFilter()
     reported_after = django_filters.IsoDateTimeFilter(field_name="reported_at", lookup_expr="gte")
     reported_before = django_filters.IsoDateTimeFilter(field_name="reported_at", lookup_expr="lt")

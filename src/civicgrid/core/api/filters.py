@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError
@@ -46,3 +47,15 @@ class UnderFilter(django_filters.CharFilter):
 
 class ScopedFilterSet(django_filters.FilterSet):
     under = UnderFilter()
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A row id: a whole number a database column can hold (a bigger one is a 400, not an
+    overflow inside the database driver)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)

@@ -26,6 +26,7 @@ class NotificationSerializer(serializers.ModelSerializer):
 class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = NotificationSerializer
     queryset = Notification.objects.none()  # the schema's model; get_queryset narrows to mine
+    lookup_value_regex = "[0-9]+"  # as the scoped views: a non-number id is a 404
 
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):

@@ -25,6 +25,8 @@ class ScopedViewSetMixin:
     request: Any
     kwargs: dict[str, Any]
     lookup_field = "pk"
+    # Detail URLs match row ids only: /cases/abc/ is a 404 like any unknown id.
+    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self) -> models.QuerySet:
         return self.queryset.all().restrict(self.request.user, Action.VIEW)

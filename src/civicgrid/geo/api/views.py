@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from civicgrid.core.api.filters import ScopedFilterSet, division_path_for_code
+from civicgrid.core.api.filters import IdFilter, ScopedFilterSet, division_path_for_code
 from civicgrid.core.api.views import ScopedReadOnlyViewSet, ScopedViewSetMixin
 from civicgrid.core.paths import subtree_q
 from civicgrid.core.scoping import Action, can
@@ -40,7 +40,7 @@ def output_crs(request: Request) -> str:
 
 class DivisionFilter(ScopedFilterSet):
     level = django_filters.TypedChoiceFilter(choices=Level.choices, coerce=int)
-    parent = django_filters.NumberFilter(field_name="parent_id")
+    parent = IdFilter(field_name="parent_id")
     code = django_filters.CharFilter(field_name="code")
     q = django_filters.CharFilter(method="search", label=_("name or code contains"))
     active = django_filters.BooleanFilter(field_name="is_active")
@@ -115,7 +115,7 @@ class GridFilter(ScopedFilterSet):
     sizing = django_filters.ChoiceFilter(choices=SizingStatus.choices)
     kind = django_filters.ChoiceFilter(choices=GridKind.choices)
     setting = django_filters.ChoiceFilter(choices=Setting.choices)
-    parent = django_filters.NumberFilter(field_name="division__parent_id")
+    parent = IdFilter(field_name="division__parent_id")
     code = django_filters.CharFilter(field_name="division__code")
 
     class Meta:
