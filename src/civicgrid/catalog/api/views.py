@@ -78,6 +78,7 @@ class CategoryViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = CategorySerializer
     pagination_class = None
     lookup_field = "code"
+    lookup_value_regex = "[^/]+"  # minor classes are "major.minor"
 
 
 @extend_schema_view(
