@@ -39,6 +39,8 @@ class DataClass:
     AUDIT = "audit"  # object changes and access logs
     IMPORT = "import"  # uploaded import jobs
     CASE = "case"  # cases, their timelines and attachments (departments: see Case.extra_scope_q)
+    REGISTRY = "registry"  # basic information: people, houses, organisations, places, care
+    IDENTITY = "identity"  # full ID and phone numbers ("view" = may unmask, giving a reason)
 
 
 V, C = "view", "change"
@@ -47,18 +49,23 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         DataClass.GEO: frozenset({V}),
         DataClass.ORG: frozenset({V}),
         DataClass.CASE: frozenset({V, C}),
+        DataClass.REGISTRY: frozenset({V, C}),
     },
     Role.GRID_LEADER: {
         DataClass.GEO: frozenset({V}),
         DataClass.ORG: frozenset({V}),
         DataClass.ACCOUNT: frozenset({V}),
         DataClass.CASE: frozenset({V, C}),
+        DataClass.REGISTRY: frozenset({V, C}),
     },
+    # Centre staff verify identities (a caller, a dispute's parties): they may unmask.
     Role.CENTRE_STAFF: {
         DataClass.GEO: frozenset({V}),
         DataClass.ORG: frozenset({V}),
         DataClass.ACCOUNT: frozenset({V}),
         DataClass.CASE: frozenset({V, C}),
+        DataClass.REGISTRY: frozenset({V, C}),
+        DataClass.IDENTITY: frozenset({V}),
     },
     # Departments reach cases through their unit (Case.extra_scope_q), not through a subtree.
     Role.DEPARTMENT_HANDLER: {DataClass.GEO: frozenset({V}), DataClass.ORG: frozenset({V})},
@@ -67,6 +74,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         DataClass.ORG: frozenset({V}),
         DataClass.ACCOUNT: frozenset({V}),
         DataClass.CASE: frozenset({V}),
+        DataClass.REGISTRY: frozenset({V}),
     },
     Role.SYSTEM_ADMIN: {
         DataClass.GEO: frozenset({V, C}),

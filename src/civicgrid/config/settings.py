@@ -132,6 +132,8 @@ INSTALLED_APPS = [
     "civicgrid.accounts",
     "civicgrid.catalog",
     "civicgrid.cases",
+    "civicgrid.registry",
+    "civicgrid.exchange",
     "civicgrid.web",
 ]
 

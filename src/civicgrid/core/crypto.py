@@ -8,6 +8,7 @@ can be rotated or handed to a certified module without touching the others.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import string
 
@@ -52,10 +53,11 @@ def load_master_key(value: str) -> bytes:
     return bytes.fromhex(text)
 
 
+@functools.lru_cache(maxsize=256)
 def derive_key(master: bytes, purpose: str, length: int = 16) -> bytes:
     """A key of `length` bytes for one purpose (e.g. "sm4:resident.id_number"), derived from
     the master key with HKDF-SHA256. Same master and purpose, same key; any other purpose, an
-    unrelated key."""
+    unrelated key. Cached: an import encrypts millions of values under a handful of keys."""
     if len(master) != MASTER_KEY_BYTES:
         raise ValueError(f"the master key must be {MASTER_KEY_BYTES} bytes, not {len(master)}")
     if not purpose or not purpose.strip():
@@ -76,7 +78,12 @@ _VERSION = "v1:"
 def _master() -> bytes:
     from django.conf import settings
 
-    return load_master_key(settings.ENCRYPTION_KEY)
+    return _loaded(settings.ENCRYPTION_KEY)
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(value: str) -> bytes:
+    return load_master_key(value)
 
 
 def encrypt(value: str, purpose: str) -> str:

@@ -65,7 +65,7 @@ FREE_FORMATS: dict[DocumentType, tuple[str, str]] = {
 }
 
 
-def _compact(value: str) -> str:
+def compact(value: str) -> str:
     """What people paste: full-width digits, spaces, hyphens, a lower-case x."""
     text = unicodedata.normalize("NFKC", value or "")
     return re.sub(r"[\s\-]", "", text).upper()
@@ -76,7 +76,7 @@ def parse_identity(
 ) -> Identity:
     """Validate a document number of the given type; returns it normalised, with the birth
     date and sex the number encodes. Raises ValidationError({field: …}) otherwise."""
-    number = _compact(value)
+    number = compact(value)
     if not number:
         raise ValidationError({field: _("Enter the document number.")})
     if kind not in DocumentType.values:
@@ -163,7 +163,7 @@ def _with_birth(kind: str, number: str, field: str, today: dt.date) -> Identity:
 
 def validate_uscc(value: str, *, field: str = "uscc") -> str:
     """A unified social credit code (GB 32100: 18 characters with a check character)."""
-    number = _compact(value)
+    number = compact(value)
     try:
         return str(uscc.validate(number))
     except stdnum_errors.InvalidLength as exc:
