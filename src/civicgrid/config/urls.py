@@ -12,6 +12,8 @@ urlpatterns: list = [
     path("", include("civicgrid.core.urls")),
     path("", include("civicgrid.cases.urls")),
     path("", include("civicgrid.catalog.urls")),
+    path("", include("civicgrid.registry.urls")),
+    path("", include("civicgrid.exchange.urls")),
 ]
 
 if settings.DEBUG:
