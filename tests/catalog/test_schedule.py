@@ -74,9 +74,13 @@ def test_concurrent_workers_claim_once(workers):
 @pytest.mark.django_db
 def test_run_due_queues_the_sweep_once(settings):
     settings.SWEEP_SECONDS = 60
-    assert schedule.run_due(now=NOW) == ["cases.sweep"]  # immediate backend: it ran, too
+    settings.WEBHOOK_SECONDS = 60  # the other periodic job (exchange webhooks), same pace
+    assert schedule.run_due(now=NOW) == ["cases.sweep", "exchange.webhooks"]  # and they ran
     assert schedule.run_due(now=NOW + dt.timedelta(seconds=30)) == []
-    assert schedule.run_due(now=NOW + dt.timedelta(seconds=60)) == ["cases.sweep"]
+    assert schedule.run_due(now=NOW + dt.timedelta(seconds=60)) == [
+        "cases.sweep",
+        "exchange.webhooks",
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -44,8 +44,15 @@ def _sweep_seconds() -> int:
     return int(settings.SWEEP_SECONDS)
 
 
+def _webhook_seconds() -> int:
+    from civicgrid.exchange.webhooks import interval_seconds
+
+    return interval_seconds()
+
+
 JOBS: list[PeriodicJob] = [
     PeriodicJob("cases.sweep", "civicgrid.cases.tasks.run_sweep", _sweep_seconds),
+    PeriodicJob("exchange.webhooks", "civicgrid.exchange.tasks.deliver_webhooks", _webhook_seconds),
 ]
 
 

@@ -41,6 +41,8 @@ def publish(
     before: dict[str, Any] | None = None,
 ) -> FeedEntry:
     first = _reserve(1)
+    path = getattr(obj, "division_path", "")
+    previous = str((before or {}).get("division_path") or "")
     return FeedEntry.objects.create(
         seq=first,
         record_type=record_type,
@@ -48,7 +50,8 @@ def publish(
         action=action,
         fields=list(fields),
         field_classes=sorted({field_class(record_type, f) for f in fields}),
-        division_path=getattr(obj, "division_path", ""),
+        division_path=path,
+        previous_path=previous if previous != path else "",
         data=entry_data(obj),
     )
 

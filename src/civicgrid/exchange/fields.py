@@ -7,6 +7,18 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
+class RecordType(models.TextChoices):
+    """The registry's record types as the feed names them (registry.actions.KINDS)."""
+
+    RESIDENT = "resident", _("residents")
+    HOUSEHOLD = "household", _("households")
+    HOUSE = "house", _("houses")
+    BUILDING = "building", _("buildings")
+    ORGANISATION = "organisation", _("organisations")
+    PLACE = "place", _("places and hazard sources")
+    CARE_TAG = "care_tag", _("care and key groups")
+
+
 class FieldClass(models.TextChoices):
     BASIC = "basic", _("basic facts (names, kinds, dates)")
     IDENTITY = "identity", _("identity (document type, masked number, sex, birth date)")
@@ -50,11 +62,20 @@ def field_class(record_type: str, field: str) -> str:
     return FieldClass.BASIC
 
 
+# What every subscriber of a record type receives, whatever its field classes: which record,
+# which version, and whether it still exists.
+ALWAYS_SHARED = frozenset({"id", "version", "is_active"})
+
+
+def never_shared(name: str) -> bool:
+    # The suffixes catch a protected column added later before anyone lists it above.
+    return name in NEVER_SHARED or name.endswith(("_enc", "_index"))
+
+
 def visible_data(record_type: str, data: dict, classes: set[str] | frozenset[str]) -> dict:
     """The part of a change's data that a subscriber with these field classes may see."""
-    keep = {"id", "version", "is_active"}
     return {
         k: v
         for k, v in data.items()
-        if k not in NEVER_SHARED and (k in keep or field_class(record_type, k) in classes)
+        if not never_shared(k) and (k in ALWAYS_SHARED or field_class(record_type, k) in classes)
     }

@@ -11,8 +11,9 @@ from civicgrid.core.schedule import Scheduler
 
 class Command(BaseCommand):
     help = (
-        "Run the background task worker (imports, coverage checks, the SLA sweep every "
-        "CIVICGRID_SWEEP_SECONDS); stops on Ctrl-C. Run as many as you like: each periodic job "
+        "Run the background task worker (imports, exports, coverage checks, the SLA sweep every "
+        "CIVICGRID_SWEEP_SECONDS, webhook delivery every CIVICGRID_WEBHOOK_SECONDS); stops on "
+        "Ctrl-C. Run as many as you like: each periodic job "
         "is queued at most once per interval across all of them."
     )
 
