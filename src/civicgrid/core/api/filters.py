@@ -41,7 +41,9 @@ class UnderFilter(django_filters.CharFilter):
         if not value:
             return qs
         request = getattr(self.parent, "request", None)
-        path = division_path_for_code(str(value), getattr(request, "user", None))
+        # The error names this filter (`under`, or whatever name a list gives it).
+        user = getattr(request, "user", None)
+        path = division_path_for_code(str(value), user, field=self.field_name or "under")
         return qs.filter(subtree_q(qs.model.scope_path_field, path))
 
 
