@@ -5,7 +5,9 @@ migrating it and loading the `city` demo preset there when needed.
 
 - locate: point → grid against bare shapely (bench/locate.py);
 - intake: case intake through the HTTP API against PostgreSQL's INSERT rate (bench/intake.py);
-- sweep: the SLA sweep over a million open cases against its bare UPDATEs (bench/sweep.py).
+- sweep: the SLA sweep over a million open cases against its bare UPDATEs (bench/sweep.py);
+- registry: importing a million residents against COPY of the same rows, the importer's memory,
+  and name search over them (bench/registry.py).
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import database, intake, locate, sweep
+from . import database, intake, locate, registry, sweep
 from .common import RESULTS, wait_for_quiet, write_section
 
-BENCHMARKS = ("locate", "intake", "sweep")
+BENCHMARKS = ("locate", "intake", "sweep", "registry")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -72,9 +74,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     locate.add_arguments(parser)
     intake.add_arguments(parser)
     sweep.add_arguments(parser)
+    registry.add_arguments(parser)
     options = parser.parse_args(argv)
     intake.validate(options, parser)
     sweep.validate(options, parser)
+    registry.validate(options, parser)
     if options.repeat < 1 or options.points < 1 or options.single_points < 1:
         parser.error("--repeat, --points and --single-points must be positive")
     if options.province_grids < 2:
@@ -116,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         if quiet:
             print(f"bench: {name}: {quiet}", file=sys.stderr)
         context["quiet"] = quiet
-        if name in ("intake", "sweep") and not url.startswith("postgres"):
+        if name in ("intake", "sweep", "registry") and not url.startswith("postgres"):
             print(f"bench: {name} runs on PostgreSQL only; skipped", file=sys.stderr)
             continue
         try:
@@ -124,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                 section = locate.run(options, context)
             elif name == "intake":
                 section = intake.run(options, context)
+            elif name == "registry":
+                section = registry.run(options, context)
             else:
                 section = sweep.run(options, context)
         except RuntimeError as exc:

@@ -46,8 +46,10 @@ def importers() -> dict[str, Importer]:
     return dict(_IMPORTERS)
 
 
-def kind_choices() -> list[tuple[str, Any]]:
-    return [(i.kind, i.label) for i in _IMPORTERS.values()]
+def kind_choices(data_class: str = "import") -> list[tuple[str, Any]]:
+    """The importers of one data class: the division and boundary page lists those of
+    "import", the registry's import page those of "registry"."""
+    return [(i.kind, i.label) for i in _IMPORTERS.values() if i.data_class == data_class]
 
 
 def read_files(name: str, raw: bytes) -> list[tuple[str, bytes]]:

@@ -186,6 +186,45 @@ class ImportJob(Scoped):
         return self.status not in {JobStatus.QUEUED, JobStatus.RUNNING}
 
 
+class ExportJob(models.Model):
+    """A large export written in the background (a registry list, …); only the person who
+    asked for it downloads the file, from a page that checks that (exports/ is not served)."""
+
+    kind = models.CharField(_("kind"), max_length=32)
+    format = models.CharField(_("format"), max_length=8)
+    # What to export: the list's filters, whether numbers are unmasked (with the reason, which
+    # is logged), the page language.
+    options = models.JSONField(_("options"), default=dict, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED
+    )
+    progress = models.PositiveIntegerField(_("progress"), default=0)
+    total = models.PositiveIntegerField(_("total"), default=0)
+    file = models.FileField(_("file"), upload_to="exports/%Y/%m/", blank=True)
+    file_name = models.CharField(_("file name"), max_length=255, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("export job")
+        verbose_name_plural = _("export jobs")
+        ordering: ClassVar = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.format} #{self.pk}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in {JobStatus.QUEUED, JobStatus.RUNNING}
+
+
 class Notification(models.Model):
     """An entry in a user's in-app inbox (催办, dispatch, supervision…)."""
 
