@@ -24,6 +24,7 @@ from civicgrid.geo.models import Division
 
 from .cases import CaseResult, Cast, generate_cases
 from .city import CityPlan
+from .registry import RegistryResult, budget_for, generate_registry
 
 DEMO_PASSWORD = "civicgrid-demo"
 # Departments every county and the city have in the demo (codes of DepartmentType).
@@ -78,6 +79,7 @@ class LoadResult:
     logins: list[Login] = field(default_factory=list)
     routes: int = 0
     cases: CaseResult = field(default_factory=CaseResult)
+    registry: RegistryResult = field(default_factory=RegistryResult)
 
 
 class DemoLoadError(RuntimeError):
@@ -104,8 +106,13 @@ def load_city(plan: CityPlan, *, progress: ProgressFn | None = None) -> LoadResu
         Division.objects.filter(level=Level.COMMUNITY, is_active=True).values_list("id", flat=True)
     )
     result.coverage_issues = coverage.refresh(communities)
+    home = Division.objects.select_related("parent").get(
+        pk=User.objects.get(username="gridworker").division_id
+    )
+    result.registry = generate_registry(
+        home, seed=plan.seed, budget=budget_for(plan.count(Level.GRID)), progress=progress
+    )
     if plan.cases:
-        home = Division.objects.get(pk=User.objects.get(username="gridworker").division_id)
         result.cases = generate_cases(
             cast.cast, count=plan.cases, seed=plan.seed, home_grid=home, progress=progress
         )

@@ -22,6 +22,12 @@ class NavItem:
     check: Callable[[Any], bool] | None = None  # instead of the data class, when it says more
 
 
+def _exchange(user: Any) -> bool:
+    from civicgrid.exchange.views import may_see_subscriptions
+
+    return may_see_subscriptions(user)
+
+
 def _cases(user: Any) -> bool:
     from civicgrid.cases.views import may_see_cases
 
@@ -31,6 +37,7 @@ def _cases(user: Any) -> bool:
 ITEMS = [
     NavItem(_("Home"), "web:home", None),
     NavItem(_("Cases"), "cases:list", None, check=_cases),
+    NavItem(_("Basic information"), "registry:home", "registry"),
     NavItem(_("Map"), "geo:map", "geo"),
     NavItem(_("Divisions and grids"), "geo:divisions", "geo"),
     NavItem(_("Sizing and coverage"), "geo:sizing", "geo"),
@@ -38,6 +45,7 @@ ITEMS = [
     NavItem(_("Units"), "accounts:units", "org"),
     NavItem(_("Users"), "accounts:users", "account"),
     NavItem(_("Imports"), "geo:imports", "import", "change"),
+    NavItem(_("Data sharing"), "exchange:subscriptions", None, check=_exchange),
     NavItem(_("Audit trail"), "core:changes", "audit"),
 ]
 

@@ -77,6 +77,14 @@ class Command(BaseCommand):
                 f"Cases: {result.cases.cases} ({states}); {result.cases.overdue} overdue now; "
                 f"{result.cases.seconds:.1f} s."
             )
+        reg = result.registry
+        if reg.residents:
+            self.stdout.write(
+                f"Basic information in {reg.grids} grids: {reg.buildings} buildings, "
+                f"{reg.houses} houses, {reg.households} households, {reg.residents} residents, "
+                f"{reg.organisations} organisations, {reg.places} places, {reg.care_tags} care "
+                f"tags ({reg.overdue} visits overdue)."
+            )
         self.stdout.write(
             f"Coverage check: {result.coverage_issues} issue(s) — "
             + ("; ".join(plan.faults) or "none injected")
