@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from civicgrid.geo.locate import reset_index
 
+from .leakscan import LeakScanner, watch
 from .world import World, build_world
 
 
@@ -57,6 +58,12 @@ def _english_unless_asked() -> Iterator[None]:
     switch to Chinese explicitly where the language is what they test."""
     with translation.override("en"):
         yield
+
+
+@pytest.fixture(autouse=True)
+def leak_scanner(monkeypatch: pytest.MonkeyPatch) -> LeakScanner:
+    """Every response of every test is scanned for clear ID and phone numbers (leakscan.py)."""
+    return watch(monkeypatch)
 
 
 @pytest.fixture

@@ -830,6 +830,37 @@ ANONYMOUS: list[tuple[str, str]] = [
     ("DELETE", "routes/1/"),
     ("POST", "notifications/1/read/"),
     ("POST", "notifications/read-all/"),
+    # basic information (registry)
+    *[
+        (method, f"registry/{kind}/{tail}")
+        for kind in (
+            "buildings",
+            "houses",
+            "households",
+            "residents",
+            "organisations",
+            "places",
+            "care-tags",
+        )
+        for method, tail in (
+            ("GET", ""),
+            ("POST", ""),
+            ("GET", "1/"),
+            ("PATCH", "1/"),
+            ("POST", "1/end/"),
+            ("GET", "1/history/"),
+        )
+    ],
+    *[("POST", f"registry/{kind}/1/unmask/") for kind in ("residents", "organisations", "places")],
+    ("POST", "registry/residents/1/tags/"),
+    ("POST", "registry/care-tags/1/visit/"),
+    # data sharing (exchange)
+    ("GET", "changes/?since=0"),
+    ("GET", "subscriptions/"),
+    ("GET", "subscriptions/1/"),
+    ("POST", "subscriptions/"),
+    ("PATCH", "subscriptions/1/"),
+    *[("POST", f"subscriptions/1/{sub}/") for sub in ("rotate-secret", "retry", "pause", "resume")],
 ]
 
 

@@ -74,3 +74,14 @@ def test_sqlite_is_configured_for_durable_writes():
         assert options["transaction_mode"] == "IMMEDIATE"
         assert "journal_mode=WAL" in options["init_command"]
         assert "synchronous=FULL" in options["init_command"]
+
+
+def test_the_access_log_never_holds_query_strings() -> None:
+    """A search by ID or phone number travels in `?q=`: the production server logs paths only."""
+    from civicgrid.web.management.commands.serve import gunicorn_command
+
+    command = gunicorn_command("127.0.0.1", 8000, 1, 1)
+    log_format = command[command.index("--access-logformat") + 1]
+    assert "%(U)s" in log_format
+    for with_query in ("%(r)s", "%(q)s", "%(f)s"):
+        assert with_query not in log_format

@@ -41,6 +41,9 @@ class DataClass:
     CASE = "case"  # cases, their timelines and attachments (departments: see Case.extra_scope_q)
     REGISTRY = "registry"  # basic information: people, houses, organisations, places, care
     IDENTITY = "identity"  # full ID and phone numbers ("view" = may unmask, giving a reason)
+    # Subscriptions of units to the change feed and their webhook delivery (not the shared data
+    # itself: a department reads that through its unit's subscription, exchange/selectors.py).
+    EXCHANGE = "exchange"
 
 
 V, C = "view", "change"
@@ -82,6 +85,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         DataClass.ACCOUNT: frozenset({V, C}),
         DataClass.ROLE: frozenset({V}),
         DataClass.IMPORT: frozenset({V, C}),
+        DataClass.EXCHANGE: frozenset({V, C}),
     },
     Role.SECURITY_ADMIN: {
         DataClass.GEO: frozenset({V}),

@@ -6,7 +6,9 @@ from civicgrid.accounts.api import views as accounts
 from civicgrid.cases.api import views as cases
 from civicgrid.catalog.api import views as catalog
 from civicgrid.core.api import audit, imports, notifications
+from civicgrid.exchange.api import views as exchange
 from civicgrid.geo.api import views as geo
+from civicgrid.registry.api import views as registry
 
 router = DefaultRouter()
 router.register("divisions", geo.DivisionViewSet, basename="division")
@@ -25,6 +27,16 @@ router.register("routes", catalog.RouteViewSet, basename="route")
 router.register("notifications", notifications.NotificationViewSet, basename="notification")
 router.register("audit/changes", audit.ObjectChangeViewSet, basename="object-change")
 router.register("audit/access", audit.AccessLogViewSet, basename="access-log")
+router.register("subscriptions", exchange.SubscriptionViewSet, basename="subscription")
+router.register("registry/buildings", registry.BuildingViewSet, basename="registry-building")
+router.register("registry/houses", registry.HouseViewSet, basename="registry-house")
+router.register("registry/households", registry.HouseholdViewSet, basename="registry-household")
+router.register("registry/residents", registry.ResidentViewSet, basename="registry-resident")
+router.register(
+    "registry/organisations", registry.OrganisationViewSet, basename="registry-organisation"
+)
+router.register("registry/places", registry.PlaceViewSet, basename="registry-place")
+router.register("registry/care-tags", registry.CareTagViewSet, basename="registry-care-tag")
 
 app_name = "api"
 urlpatterns = [
@@ -33,6 +45,7 @@ urlpatterns = [
     path("coverage-checks/", geo.CoverageCheckView.as_view(), name="coverage-check"),
     path("auth/token/", accounts.TokenView.as_view(), name="token"),
     path("me/", accounts.MeView.as_view(), name="me"),
+    path("changes/", exchange.ChangeFeedView.as_view(), name="changes"),
     path(
         "cases/<int:case_pk>/attachments/<int:pk>/file/",
         cases.attachment_file,

@@ -290,6 +290,10 @@ SPECTACULAR_SETTINGS = {
         "CaseStatusEnum": "civicgrid.cases.choices.Status",
         "JobStatusEnum": "civicgrid.core.models.JobStatus",
         "PriorityEnum": "civicgrid.catalog.choices.Priority",
+        "BuildingUseEnum": "civicgrid.registry.choices.BuildingUse",
+        "HouseUseEnum": "civicgrid.registry.choices.HouseUse",
+        "OrganisationKindEnum": "civicgrid.registry.choices.OrganisationKind",
+        "PlaceKindEnum": "civicgrid.registry.choices.PlaceKind",
     },
 }
 
@@ -305,6 +309,16 @@ TASKS = {
     }
 }
 SWEEP_SECONDS = int(env("CIVICGRID_SWEEP_SECONDS", "60"))  # the task worker queues the SLA sweep
+# Webhook delivery of the change feed (exchange/webhooks.py): how often the worker delivers, the
+# receiver's time to answer, entries per POST, failures in a row before a delivery is "stuck",
+# and the exponential backoff between attempts (first wait, ceiling).
+WEBHOOK_SECONDS = int(env("CIVICGRID_WEBHOOK_SECONDS", "30"))
+WEBHOOK_TIMEOUT = float(env("CIVICGRID_WEBHOOK_TIMEOUT", "5"))
+WEBHOOK_BATCH = int(env("CIVICGRID_WEBHOOK_BATCH", "100"))
+WEBHOOK_MAX_ATTEMPTS = int(env("CIVICGRID_WEBHOOK_MAX_ATTEMPTS", "10"))
+WEBHOOK_RETRY_SECONDS = float(env("CIVICGRID_WEBHOOK_RETRY_SECONDS", "30"))
+WEBHOOK_RETRY_MAX_SECONDS = float(env("CIVICGRID_WEBHOOK_RETRY_MAX_SECONDS", "3600"))
+WEBHOOK_RUN_SECONDS = float(env("CIVICGRID_WEBHOOK_RUN_SECONDS", "20"))  # per run, all receivers
 
 # --- notifications ---------------------------------------------------------------------------
 SMS_BACKEND = env("CIVICGRID_SMS_BACKEND", "civicgrid.core.sms.ConsoleBackend")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -74,8 +74,7 @@ def _require_grid_in_scope(actor: Any, path: str) -> None:
 def terms_of(obj: Record) -> set[str]:
     """The search terms a record is found by (registry/search.py)."""
     if isinstance(obj, Resident):
-        address = obj.house.address if obj.house is not None else ""
-        return search.terms_for(obj.name, address)
+        return search.terms_for(obj.name)
     if isinstance(obj, Organisation | Place):
         return search.terms_for(obj.name, obj.address)
     if isinstance(obj, Building):
@@ -382,7 +381,3 @@ def log_sensitive_read(resident: Resident, *, actor: Any) -> None:
     )
     if groups:
         record_access(resident, actor=actor, action="read_care", fields=sorted(groups))
-
-
-def field_names(model: type[models.Model]) -> list[str]:
-    return [f.name for f in model._meta.concrete_fields]

@@ -6,3 +6,8 @@ class RegistryConfig(AppConfig):
     name = "civicgrid.registry"
     label = "registry"
     verbose_name = _("Basic information")
+
+    def ready(self) -> None:
+        from .importing import register_importers
+
+        register_importers()

@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Sex(models.TextChoices):
@@ -19,8 +20,8 @@ class ResidenceType(models.TextChoices):
 class Relation(models.TextChoices):
     HEAD = "head", _("head of household")
     SPOUSE = "spouse", _("spouse")
-    CHILD = "child", _("child")
-    PARENT = "parent", _("parent")
+    CHILD = "child", pgettext_lazy("relation", "child")
+    PARENT = "parent", pgettext_lazy("relation", "parent")
     GRANDCHILD = "grandchild", _("grandchild")
     GRANDPARENT = "grandparent", _("grandparent")
     SIBLING = "sibling", _("sibling")

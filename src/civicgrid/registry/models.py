@@ -15,6 +15,7 @@ from typing import ClassVar
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from civicgrid.core.validators import DocumentType
 from civicgrid.geo.models import Placed
@@ -148,7 +149,7 @@ class Resident(Record):
     """A person (人口). One row per document number in the whole installation: moving to
     another grid changes this row (with history), never adds a second one."""
 
-    name = models.CharField(_("name"), max_length=60)
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=60)
     document_type = models.CharField(
         _("document type"),
         max_length=16,

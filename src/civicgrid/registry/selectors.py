@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from civicgrid.core.models import ObjectChange
@@ -22,6 +22,14 @@ from .models import CareTag, Record, Resident
 # or part of an address.
 _ID_LIKE = re.compile(r"[0-9A-Z]{15,18}")
 _PHONE_LIKE = re.compile(r"\+?[0-9]{7,15}")
+
+
+# Records found by the address terms of their building rather than their own.
+ADDRESS_VIA = {
+    "resident": ("building", "house__building"),
+    "house": ("building", "building"),
+    "household": ("building", "house__building"),
+}
 
 
 def visible(kind: str, user: Any, action: str = "view") -> QuerySet[Any]:
@@ -49,7 +57,12 @@ def find(queryset: QuerySet[Any], query: str) -> QuerySet[Any]:
     kind = kind_of(model)
     if "uscc" in fields and len(number) == 18:
         return queryset.filter(uscc=number)
-    q = search.match_q(kind, text, name_field="name" if "name" in fields else "pk")
+    q = search.match_q(
+        kind,
+        text,
+        name_field="name" if "name" in fields else None,
+        address_via=ADDRESS_VIA.get(kind),
+    )
     return queryset.none() if q is None else queryset.filter(q)
 
 
@@ -89,15 +102,3 @@ def in_grid(queryset: QuerySet[Any], path: str) -> QuerySet[Any]:
     from civicgrid.core.paths import subtree_q
 
     return queryset.filter(subtree_q("division_path", path))
-
-
-__all__ = [
-    "Q",
-    "find",
-    "history",
-    "household_members",
-    "in_grid",
-    "overdue",
-    "visible",
-    "visits_due",
-]

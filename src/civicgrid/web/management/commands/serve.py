@@ -26,6 +26,10 @@ def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[s
         "gthread",
         "--access-logfile",
         "-",
+        # Paths without their query string and no referrer: a search by ID or phone number
+        # (`?q=…`) must not land in the access log in clear (ARCHITECTURE rule 5).
+        "--access-logformat",
+        '%(h)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss "%(a)s"',
         "--graceful-timeout",
         "10",
         "--timeout",
