@@ -32,6 +32,8 @@ MAX_READINGS = 8
 # Records (buildings, for people) an address query may match; a query matching more is too
 # vague to be an address ("路") and finds by name only beyond this.
 MAX_ADDRESS_MATCHES = 5000
+# Name matches fetched as a list of ids before the records themselves (see match_q).
+MAX_LISTED_MATCHES = 2000
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
@@ -107,9 +109,14 @@ def match_q(
         q = Q(pk__in=[])
         if name_field is not None:
             by_name = _all_of(terms.filter(term__in=[f"n:{w}" for w in wanted]), len(wanted))
+            # A name matches few people, usually: their ids as a list let the database fetch
+            # them by key and sort a handful, where a subquery plan may walk the whole table
+            # in list order looking for them. A common surname alone keeps the subquery.
+            few = list(by_name[: MAX_LISTED_MATCHES + 1])
+            ids: Any = few if len(few) <= MAX_LISTED_MATCHES else by_name
             # All pairs present does not mean in the typed order (小明明小 holds 明小 and 小明):
             # the name must also contain the query as typed.
-            q = Q(pk__in=by_name) & Q(**{f"{name_field}__contains": text})
+            q = Q(pk__in=ids) & Q(**{f"{name_field}__contains": text})
         if len(text) >= 2:
             address_kind, lookup = address_via or (kind, "pk")
             # Looked up first, as a list: few records match an address, usually none for a
