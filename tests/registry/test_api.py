@@ -440,6 +440,7 @@ def test_an_ended_reference_is_refused(reg: dict[str, Any], api: APIClient) -> N
         f"{API}/residents/",
         {"name": "张三", "household": reg["household"].pk},
         format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert "ended" in field_error(response, "household")
 
