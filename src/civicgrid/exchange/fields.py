@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class RecordType(models.TextChoices):
     """The registry's record types as the feed names them (registry.actions.KINDS)."""
 
-    RESIDENT = "resident", _("residents")
-    HOUSEHOLD = "household", _("households")
+    RESIDENT = "resident", pgettext_lazy("registry", "residents")
+    HOUSEHOLD = "household", pgettext_lazy("registry", "households")
     HOUSE = "house", _("houses")
     BUILDING = "building", _("buildings")
     ORGANISATION = "organisation", _("organisations")

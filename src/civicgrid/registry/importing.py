@@ -30,7 +30,7 @@ from typing import IO, Any
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection, transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from civicgrid.core.importing import ImportReport, ProgressFn, RowError
 
@@ -44,8 +44,9 @@ CHUNK_ROWS = 5000
 PARALLEL_FROM_ROWS = 20_000
 EXTENSIONS = (".csv", ".txt", ".xlsx", ".xlsm")
 KIND_LABELS = {
-    "resident": gettext_lazy("residents"),
-    "household": gettext_lazy("households"),
+    # In their own context: elsewhere "residents" and "households" are counts (人口数, 户数).
+    "resident": pgettext_lazy("registry", "residents"),
+    "household": pgettext_lazy("registry", "households"),
     "house": gettext_lazy("houses"),
     "building": gettext_lazy("buildings"),
     "organisation": gettext_lazy("organisations"),

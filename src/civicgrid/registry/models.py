@@ -138,7 +138,7 @@ class Household(Record):
 
     class Meta:
         verbose_name = _("household")
-        verbose_name_plural = _("households")
+        verbose_name_plural = pgettext_lazy("registry", "households")
         ordering: ClassVar = ["division_path", "id"]
 
     def __str__(self) -> str:
@@ -194,7 +194,7 @@ class Resident(Record):
 
     class Meta:
         verbose_name = _("resident")
-        verbose_name_plural = _("residents")
+        verbose_name_plural = pgettext_lazy("registry", "residents")
         ordering: ClassVar = ["division_path", "name", "id"]
         constraints: ClassVar = [
             # One person per document in the whole system (the blind index is keyed, so equal
