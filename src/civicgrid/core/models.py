@@ -148,81 +148,70 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", _("failed")
 
 
-class ImportJob(Scoped):
-    """An uploaded file imported in the background; pages and the API poll its progress."""
-
-    scope_data_class = "import"
+class BackgroundJob(models.Model):
+    """What every job the task worker runs for a person has: its kind and options, status,
+    progress, who asked and when it ended. Pages and the API poll these."""
 
     kind = models.CharField(_("kind"), max_length=32)
-    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
-    original_name = models.CharField(_("file name"), max_length=255)
     options = models.JSONField(_("options"), default=dict, blank=True)
     status = models.CharField(
         _("status"), max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED
     )
     progress = models.PositiveIntegerField(_("progress"), default=0)
     total = models.PositiveIntegerField(_("total"), default=0)
-    report = models.JSONField(_("report"), default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),
         on_delete=models.PROTECT,
         related_name="+",
     )
-    division_path = models.CharField(_("division path"), max_length=15, db_index=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
+        abstract = True
+        ordering: ClassVar = ["-created_at", "-id"]
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in {JobStatus.QUEUED, JobStatus.RUNNING}
+
+
+class ImportJob(Scoped, BackgroundJob):
+    """An uploaded file imported in the background."""
+
+    scope_data_class = "import"
+
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
+    original_name = models.CharField(_("file name"), max_length=255)
+    report = models.JSONField(_("report"), default=dict, blank=True)
+    division_path = models.CharField(_("division path"), max_length=15, db_index=True)
+
+    class Meta(BackgroundJob.Meta):
         verbose_name = _("import job")
         verbose_name_plural = _("import jobs")
-        ordering: ClassVar = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.original_name}"
 
-    @property
-    def finished(self) -> bool:
-        return self.status not in {JobStatus.QUEUED, JobStatus.RUNNING}
 
-
-class ExportJob(models.Model):
+class ExportJob(BackgroundJob):
     """A large export written in the background (a registry list, …); only the person who
-    asked for it downloads the file, from a page that checks that (exports/ is not served)."""
+    asked for it downloads the file, from a page that checks that (exports/ is not served).
+    Its options: the list's filters, whether numbers are unmasked (with the reason, which is
+    logged), the page language."""
 
-    kind = models.CharField(_("kind"), max_length=32)
     format = models.CharField(_("format"), max_length=8)
-    # What to export: the list's filters, whether numbers are unmasked (with the reason, which
-    # is logged), the page language.
-    options = models.JSONField(_("options"), default=dict, blank=True)
-    status = models.CharField(
-        _("status"), max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED
-    )
-    progress = models.PositiveIntegerField(_("progress"), default=0)
-    total = models.PositiveIntegerField(_("total"), default=0)
     file = models.FileField(_("file"), upload_to="exports/%Y/%m/", blank=True)
     file_name = models.CharField(_("file name"), max_length=255, blank=True)
     error = models.CharField(_("error"), max_length=500, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("created by"),
-        on_delete=models.PROTECT,
-        related_name="+",
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
-    class Meta:
+    class Meta(BackgroundJob.Meta):
         verbose_name = _("export job")
         verbose_name_plural = _("export jobs")
-        ordering: ClassVar = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.format} #{self.pk}"
-
-    @property
-    def finished(self) -> bool:
-        return self.status not in {JobStatus.QUEUED, JobStatus.RUNNING}
 
 
 class Notification(models.Model):
