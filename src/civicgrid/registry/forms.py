@@ -208,6 +208,9 @@ def placement_of(obj: Any) -> dict[str, Any]:
     return out
 
 
+KEEP_NUMBER = _("Leave empty to keep the number on record.")
+
+
 class RegistryForm(StyledForm):
     """A record's form. `placement` names the cascade fields it shows, in order; `ui_only`
     those that only narrow the next choice and are not part of the record."""
@@ -222,6 +225,8 @@ class RegistryForm(StyledForm):
         self.editing = editing
         if not editing:
             del self.fields["version"]
+        elif "phone" in self.fields:
+            self.fields["phone"].help_text = KEEP_NUMBER
         self._placement_fields()
 
     def value_of(self, name: str) -> str:
@@ -305,6 +310,9 @@ class RegistryForm(StyledForm):
             for name, value in self.cleaned_data.items()
             if name != "version" and name not in self.ui_only
         }
+        if self.editing and "phone" in data and not data["phone"]:
+            # The full number is never shown, so an empty box means "unchanged".
+            del data["phone"]
         return data
 
     def submitted_version(self) -> int:
@@ -386,21 +394,17 @@ class ResidentForm(RegistryForm):
             # Moving house is its own form (a move, with its own history entry).
             for name in self.placement:
                 del self.fields[name]
-            keep = _("Leave empty to keep the number on record.")
             self.fields["id_number"].required = False
-            self.fields["id_number"].help_text = keep
-            self.fields["phone"].help_text = keep
+            self.fields["id_number"].help_text = KEEP_NUMBER
 
     def record_data(self) -> dict[str, Any]:
         data = super().record_data()
         if self.editing:
             current = self.initial.get("document_type")
             if not data.get("id_number") and data.get("document_type") in ("", current):
-                # The full number is never shown, so an empty box means "unchanged".
+                # As for the phone (RegistryForm.record_data): an empty box means "unchanged".
                 data.pop("id_number", None)
                 data.pop("document_type", None)
-            if not data.get("phone"):
-                data.pop("phone", None)
         for name in ("house", "household"):
             if name in data and not data[name]:
                 data[name] = None
@@ -439,16 +443,9 @@ class OrganisationForm(RegistryForm):
     lat = number_field(Organisation, "lat", decimal=True)
     lng = number_field(Organisation, "lng", decimal=True)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.editing:
-            self.fields["phone"].help_text = _("Leave empty to keep the number on record.")
-
     def record_data(self) -> dict[str, Any]:
         data = super().record_data()
         data["building"] = data.get("building") or None
-        if self.editing and not data.get("phone"):
-            data.pop("phone", None)
         return data
 
 
@@ -464,16 +461,9 @@ class PlaceForm(RegistryForm):
     lat = number_field(Place, "lat", decimal=True)
     lng = number_field(Place, "lng", decimal=True)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.editing:
-            self.fields["phone"].help_text = _("Leave empty to keep the number on record.")
-
     def record_data(self) -> dict[str, Any]:
         data = super().record_data()
         data["organisation"] = data.get("organisation") or None
-        if self.editing and not data.get("phone"):
-            data.pop("phone", None)
         return data
 
 
