@@ -5,7 +5,8 @@ registry.actions; its errors land on the fields they name, a stale version is a 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -147,20 +148,15 @@ def record_edit(request: AuthedRequest, kind: str, pk: int) -> HttpResponse:
     )
     status = 200
     if request.method == "POST" and form.is_valid():
-        try:
-            done = run_action(
-                form,
-                lambda: actions.do_update_record(
-                    obj, actor=user, version=form.submitted_version(), data=form.record_data()
-                ),
-            )
-        except Conflict as exc:
-            form.add_error(None, exc.message)
-            status = 409
-        else:
-            if done is not None:
-                messages.success(request, _("Saved."))
-                return redirect(record_url(done))
+        done, status = _act(
+            form,
+            lambda: actions.do_update_record(
+                obj, actor=user, version=form.submitted_version(), data=form.record_data()
+            ),
+        )
+        if done is not None:
+            messages.success(request, _("Saved."))
+            return redirect(record_url(done))
     return _form_page(
         request,
         form,
@@ -170,6 +166,19 @@ def record_edit(request: AuthedRequest, kind: str, pk: int) -> HttpResponse:
         status=status,
         obj=obj,
     )
+
+
+R = TypeVar("R")
+
+
+def _act(form: Any, action: Callable[[], R]) -> tuple[R | None, int]:
+    """Run a write for a form page: its refusals land on the form (run_action), a conflict
+    (stale version) on top of it with status 409. Returns (result or None, status)."""
+    try:
+        return run_action(form, action), 200
+    except Conflict as exc:
+        form.add_error(None, exc.message)
+        return None, 409
 
 
 def _kind_name(kind: str) -> str:
@@ -191,23 +200,18 @@ def record_end(request: AuthedRequest, kind: str, pk: int) -> HttpResponse:
     status = 200
     if request.method == "POST" and form.is_valid():
         version = str(form.cleaned_data.get("version") or "")
-        try:
-            done = run_action(
-                form,
-                lambda: actions.do_end_record(
-                    obj,
-                    actor=user,
-                    version=int(version) if version.isdigit() else 0,
-                    reason=form.cleaned_data.get("reason") or "",
-                ),
-            )
-        except Conflict as exc:
-            form.add_error(None, exc.message)
-            status = 409
-        else:
-            if done is not None:
-                messages.success(request, _("The record is ended; it stays in the history."))
-                return redirect(record_url(done))
+        done, status = _act(
+            form,
+            lambda: actions.do_end_record(
+                obj,
+                actor=user,
+                version=int(version) if version.isdigit() else 0,
+                reason=form.cleaned_data.get("reason") or "",
+            ),
+        )
+        if done is not None:
+            messages.success(request, _("The record is ended; it stays in the history."))
+            return redirect(record_url(done))
     return _form_page(
         request,
         form,
@@ -231,24 +235,19 @@ def resident_move(request: AuthedRequest, pk: int) -> HttpResponse:
     form = MoveForm(request.POST or None, user=user, editing=True, initial=initial)
     status = 200
     if request.method == "POST" and form.is_valid():
-        try:
-            done = run_action(
-                form,
-                lambda: actions.do_update_record(
-                    person,
-                    actor=user,
-                    version=form.submitted_version(),
-                    data=form.record_data(),
-                    action="move",
-                ),
-            )
-        except Conflict as exc:
-            form.add_error(None, exc.message)
-            status = 409
-        else:
-            if done is not None:
-                messages.success(request, _("Moved: %(name)s.") % {"name": person.name})
-                return redirect(record_url(done))
+        done, status = _act(
+            form,
+            lambda: actions.do_update_record(
+                person,
+                actor=user,
+                version=form.submitted_version(),
+                data=form.record_data(),
+                action="move",
+            ),
+        )
+        if done is not None:
+            messages.success(request, _("Moved: %(name)s.") % {"name": person.name})
+            return redirect(record_url(done))
     return _form_page(
         request,
         form,
