@@ -861,6 +861,19 @@ ANONYMOUS: list[tuple[str, str]] = [
     ("POST", "subscriptions/"),
     ("PATCH", "subscriptions/1/"),
     *[("POST", f"subscriptions/1/{sub}/") for sub in ("rotate-secret", "retry", "pause", "resume")],
+    # assessment (insights scorecards)
+    *[("GET", f"insights/{name}/") for name in ("scorecards", "scorecard-runs", "rankings")],
+    *[("GET", f"insights/{name}/1/") for name in ("scorecards", "scorecard-runs", "rankings")],
+    ("POST", "insights/scorecards/"),
+    ("PATCH", "insights/scorecards/1/"),
+    ("DELETE", "insights/scorecards/1/"),
+    ("POST", "insights/scorecard-runs/run/"),
+    ("POST", "insights/scorecard-runs/1/publish/"),
+    ("GET", "insights/rankings/1/cases/"),
+    # figures
+    ("GET", "insights/kpis/"),
+    ("GET", "insights/kpis/cases/"),
+    ("GET", "insights/definitions/"),
 ]
 
 

@@ -44,6 +44,8 @@ class DataClass:
     # Subscriptions of units to the change feed and their webhook delivery (not the shared data
     # itself: a department reads that through its unit's subscription, exchange/selectors.py).
     EXCHANGE = "exchange"
+    # Figures, dashboards and assessment ("change": scorecard templates, runs, publishing).
+    INSIGHTS = "insights"
 
 
 V, C = "view", "change"
@@ -60,6 +62,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         DataClass.ACCOUNT: frozenset({V}),
         DataClass.CASE: frozenset({V, C}),
         DataClass.REGISTRY: frozenset({V, C}),
+        DataClass.INSIGHTS: frozenset({V}),
     },
     # Centre staff verify identities (a caller, a dispute's parties): they may unmask.
     Role.CENTRE_STAFF: {
@@ -69,6 +72,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         DataClass.CASE: frozenset({V, C}),
         DataClass.REGISTRY: frozenset({V, C}),
         DataClass.IDENTITY: frozenset({V}),
+        DataClass.INSIGHTS: frozenset({V, C}),
     },
     # Departments reach cases through their unit (Case.extra_scope_q), not through a subtree.
     Role.DEPARTMENT_HANDLER: {DataClass.GEO: frozenset({V}), DataClass.ORG: frozenset({V})},
@@ -78,6 +82,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         DataClass.ACCOUNT: frozenset({V}),
         DataClass.CASE: frozenset({V}),
         DataClass.REGISTRY: frozenset({V}),
+        DataClass.INSIGHTS: frozenset({V}),
     },
     Role.SYSTEM_ADMIN: {
         DataClass.GEO: frozenset({V, C}),

@@ -35,10 +35,11 @@ from civicgrid.core.scoping import Action, can
 from civicgrid.core.validators import normalise_phone
 from civicgrid.geo.locate import locate
 from civicgrid.geo.models import Division
+from civicgrid.insights import rollup
 
 from . import attachments as files
 from . import rules, sla
-from .choices import AttachmentKind, Channel, Status
+from .choices import AttachmentKind, Channel, SlaState, Status
 from .models import Case, CaseCounter, CaseStep
 from .workflow import RESTARTS_STAGE, TRANSITIONS, stage_of
 
@@ -251,6 +252,7 @@ def do_report_case(
             for item in prepared:
                 files.store(case, item, actor=actor, step=step)
             record_change(case, ChangeKind.CREATE, actor=actor, action="report")
+            rollup.mark([rollup.keys_of(case)])
             _notify_unit(case, centre, "report", _("New case %(number)s") % {"number": case.number})
             if self_resolve:
                 case = do_self_resolve_case(case, actor=actor, version=case.version, note=note)
@@ -352,21 +354,28 @@ def _apply(
     from_status = case.status
     # Whose behalf the actor acts on is decided before the action moves the case elsewhere.
     unit = _actor_unit(actor, case)
+    # A stage finished (or moved on) past its limit before the sweep saw it still counts.
+    if case.stage_due is not None and case.suspended_at is None and now > case.stage_due:
+        case.ever_overdue = True
     data = (mutate(case) if mutate else None) or {}
     if target is not None and (target != from_status or name in RESTARTS_STAGE):
         case.status = target
         if target == Status.SUSPENDED:
             case.suspended_at = now
         elif from_status == Status.SUSPENDED:
+            data["suspended_working_seconds"] = sla.suspended_working_seconds(case, now)
             data["resumed_after_seconds"] = sla.resume_clock(case, now)
         elif stage_of(target) != stage_of(from_status) or name in RESTARTS_STAGE:
             sla.start_stage(case, stage_of(target), now)
     if case.status == Status.CLOSED and case.closed_at is None:
         case.closed_at = now
+    if case.sla_state == SlaState.RED:
+        case.ever_overdue = True
     case.version += 1
     case.save()
     step = _step(case, name, from_status, case.status, actor, note, data, now, unit=unit)
     record_change(case, ChangeKind.UPDATE, actor=actor, action=name, before=before)
+    rollup.mark([rollup.keys_of(case)])
     return step
 
 
@@ -670,6 +679,7 @@ def do_feedback_case(
 ) -> Case:
     def mutate(c: Case) -> dict[str, Any]:
         c.handled_at = timezone.now()
+        c.handling_minutes = sla.handling_minutes(c, c.handled_at)
         c.owner_unit = c.centre
         return {}
 

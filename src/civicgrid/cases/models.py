@@ -132,6 +132,12 @@ class Case(Placed):
     return_count = models.PositiveSmallIntegerField(_("times returned"), default=0)
     rework_count = models.PositiveSmallIntegerField(_("failed checks"), default=0)
     self_resolved = models.BooleanField(_("self-resolved on the spot"), default=False)
+    # For assessment (insights): whether any stage ran past its limit, and the working time
+    # from dispatch to the handling unit's report, less suspensions (set when it reports back).
+    ever_overdue = models.BooleanField(_("ran overdue"), default=False)
+    handling_minutes = models.PositiveIntegerField(
+        _("handling time (working minutes)"), null=True, blank=True
+    )
     merged_into = models.ForeignKey(
         "self",
         null=True,

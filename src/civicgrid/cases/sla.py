@@ -12,7 +12,7 @@ from civicgrid.catalog.selectors import current_calendar, limits
 from civicgrid.core import calendar as cal
 
 from .choices import SlaState
-from .models import Case
+from .models import Case, CaseStep
 
 DUE_FIELD = {"accept": "accept_due", "handle": "handle_due", "check": "check_due"}
 
@@ -131,6 +131,26 @@ def resume_clock(case: Case, now: dt.datetime) -> float:
     case.suspended_at = None
     case.sla_state = state_at(case, now)
     return paused
+
+
+def suspended_working_seconds(case: Case, now: dt.datetime) -> int:
+    """Working time a suspension ending now lasted (recorded on the resume step)."""
+    if case.suspended_at is None:
+        return 0
+    return round(cal.working_seconds_between(case.suspended_at, now, current_calendar()))
+
+
+def handling_minutes(case: Case, now: dt.datetime) -> int | None:
+    """Working time from the (last) dispatch to now, less the suspensions since: what the
+    average handling time of the assessment adds up."""
+    if case.dispatched_at is None:
+        return None
+    total = cal.working_seconds_between(case.dispatched_at, now, current_calendar())
+    paused = CaseStep.objects.filter(
+        case=case, action="resume", time__gte=case.dispatched_at
+    ).values_list("data", flat=True)
+    total -= sum(int(data.get("suspended_working_seconds", 0)) for data in paused)
+    return max(0, round(total / 60))
 
 
 def _stage_unit(case: Case) -> str:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from civicgrid.core.notify import notify
+from civicgrid.insights import rollup
 
 from . import sla
 from .choices import OPEN, SlaState, Status
@@ -101,8 +102,9 @@ def _mark_red(ids: list[int], now: dt.datetime) -> int:
         # One UPDATE of unindexed columns: on PostgreSQL it stays heap-only (see the fillfactor
         # migration), so the case table's many indexes are not touched.
         Case.objects.filter(pk__in=[c.pk for c in cases]).update(
-            sla_state=SlaState.RED, urge_count=F("urge_count") + 1
+            sla_state=SlaState.RED, urge_count=F("urge_count") + 1, ever_overdue=True
         )
+        rollup.mark(rollup.keys_of(case) for case in cases)
         last = _last_seqs(cases)
         CaseStep.objects.bulk_create(
             _urge_step(

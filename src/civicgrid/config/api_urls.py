@@ -8,6 +8,8 @@ from civicgrid.catalog.api import views as catalog
 from civicgrid.core.api import audit, imports, notifications
 from civicgrid.exchange.api import views as exchange
 from civicgrid.geo.api import views as geo
+from civicgrid.insights.api import scorecards as scorecards
+from civicgrid.insights.api import views as insights
 from civicgrid.registry.api import views as registry
 
 router = DefaultRouter()
@@ -37,6 +39,9 @@ router.register(
 )
 router.register("registry/places", registry.PlaceViewSet, basename="registry-place")
 router.register("registry/care-tags", registry.CareTagViewSet, basename="registry-care-tag")
+router.register("insights/scorecards", scorecards.ScorecardViewSet, basename="scorecard")
+router.register("insights/scorecard-runs", scorecards.ScorecardRunViewSet, basename="scorecard-run")
+router.register("insights/rankings", scorecards.RankingViewSet, basename="ranking")
 
 app_name = "api"
 urlpatterns = [
@@ -46,6 +51,11 @@ urlpatterns = [
     path("auth/token/", accounts.TokenView.as_view(), name="token"),
     path("me/", accounts.MeView.as_view(), name="me"),
     path("changes/", exchange.ChangeFeedView.as_view(), name="changes"),
+    path("insights/kpis/", insights.KpiView.as_view(), name="insights-kpis"),
+    path("insights/kpis/cases/", insights.KpiCasesView.as_view(), name="insights-kpi-cases"),
+    path(
+        "insights/definitions/", insights.KpiDefinitionsView.as_view(), name="insights-definitions"
+    ),
     path(
         "cases/<int:case_pk>/attachments/<int:pk>/file/",
         cases.attachment_file,

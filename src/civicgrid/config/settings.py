@@ -134,6 +134,7 @@ INSTALLED_APPS = [
     "civicgrid.cases",
     "civicgrid.registry",
     "civicgrid.exchange",
+    "civicgrid.insights",
     "civicgrid.web",
 ]
 
@@ -243,6 +244,7 @@ STATICFILES_DIRS = [
     ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
     ("vendor/alpinejs", NODE_MODULES / "alpinejs" / "dist"),
     ("vendor/bootstrap", NODE_MODULES / "bootstrap" / "dist"),
+    ("vendor/echarts", NODE_MODULES / "echarts" / "dist"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -294,6 +296,8 @@ SPECTACULAR_SETTINGS = {
         "HouseUseEnum": "civicgrid.registry.choices.HouseUse",
         "OrganisationKindEnum": "civicgrid.registry.choices.OrganisationKind",
         "PlaceKindEnum": "civicgrid.registry.choices.PlaceKind",
+        "IndicatorKindEnum": "civicgrid.insights.models.scorecards.IndicatorKind",
+        "ScorecardRunStatusEnum": "civicgrid.insights.models.scorecards.RunStatus",
     },
 }
 
@@ -309,6 +313,10 @@ TASKS = {
     }
 }
 SWEEP_SECONDS = int(env("CIVICGRID_SWEEP_SECONDS", "60"))  # the task worker queues the SLA sweep
+# How often the task workers bring the figures' rollups up to date (insights.rollup.refresh).
+ROLLUP_SECONDS = int(env("CIVICGRID_ROLLUP_SECONDS", "30"))
+# Reading figures first refreshes the rollups itself when no more marks than this wait.
+ROLLUP_READ_REFRESH = int(env("CIVICGRID_ROLLUP_READ_REFRESH", "500"))
 # Webhook delivery of the change feed (exchange/webhooks.py): how often the worker delivers, the
 # receiver's time to answer, entries per POST, failures in a row before a delivery is "stuck",
 # and the exponential backoff between attempts (first wait, ceiling).

@@ -14,6 +14,7 @@ urlpatterns: list = [
     path("", include("civicgrid.catalog.urls")),
     path("", include("civicgrid.registry.urls")),
     path("", include("civicgrid.exchange.urls")),
+    path("", include("civicgrid.insights.urls")),
 ]
 
 if settings.DEBUG:

@@ -50,9 +50,25 @@ def _webhook_seconds() -> int:
     return interval_seconds()
 
 
+def _rollup_seconds() -> int:
+    return int(settings.ROLLUP_SECONDS)
+
+
+def _scorecard_seconds() -> int:
+    from civicgrid.insights.scorecard_tasks import interval_seconds
+
+    return interval_seconds()
+
+
 JOBS: list[PeriodicJob] = [
     PeriodicJob("cases.sweep", "civicgrid.cases.tasks.run_sweep", _sweep_seconds),
     PeriodicJob("exchange.webhooks", "civicgrid.exchange.tasks.deliver_webhooks", _webhook_seconds),
+    PeriodicJob("insights.rollups", "civicgrid.insights.tasks.refresh_rollups", _rollup_seconds),
+    PeriodicJob(
+        "insights.scorecards",
+        "civicgrid.insights.scorecard_tasks.draft_monthly_runs",
+        _scorecard_seconds,
+    ),
 ]
 
 

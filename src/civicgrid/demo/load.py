@@ -21,6 +21,8 @@ from civicgrid.geo import actions as geo
 from civicgrid.geo import coverage
 from civicgrid.geo.choices import Level
 from civicgrid.geo.models import Division
+from civicgrid.insights import rollup
+from civicgrid.insights.actions import ensure_default_scorecards
 
 from .cases import CaseResult, Cast, generate_cases
 from .city import CityPlan
@@ -116,6 +118,12 @@ def load_city(plan: CityPlan, *, progress: ProgressFn | None = None) -> LoadResu
         result.cases = generate_cases(
             cast.cast, count=plan.cases, seed=plan.seed, home_grid=home, progress=progress
         )
+    # The figures start up to date (the task worker keeps them so from here on), and the
+    # township centres have a scorecard to run.
+    rollup.rebuild()
+    city = Division.objects.filter(level=Level.CITY, is_active=True).order_by("path").first()
+    if city is not None:
+        ensure_default_scorecards(city)
     return result
 
 

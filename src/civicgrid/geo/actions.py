@@ -387,6 +387,9 @@ def do_renumber_division(
                     output_field=CharField(),
                 )
             )
+        from civicgrid.insights.rollup import renumber_areas
+
+        renumber_areas(old_path, new_path)
         versioning.bump(STAMP)
     division.refresh_from_db()
     return division

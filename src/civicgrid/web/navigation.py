@@ -37,6 +37,7 @@ def _cases(user: Any) -> bool:
 ITEMS = [
     NavItem(_("Home"), "web:home", None),
     NavItem(_("Cases"), "cases:list", None, check=_cases),
+    NavItem(_("Insights"), "insights:dashboard", "insights"),
     NavItem(_("Basic information"), "registry:home", "registry"),
     NavItem(_("Map"), "geo:map", "geo"),
     NavItem(_("Divisions and grids"), "geo:divisions", "geo"),
