@@ -73,14 +73,15 @@ def test_concurrent_workers_claim_once(workers):
 
 @pytest.mark.django_db
 def test_run_due_queues_the_sweep_once(settings):
+    # Every periodic job at the same pace (webhooks, rollups and scorecards beside the sweep).
     settings.SWEEP_SECONDS = 60
-    settings.WEBHOOK_SECONDS = 60  # the other periodic job (exchange webhooks), same pace
-    assert schedule.run_due(now=NOW) == ["cases.sweep", "exchange.webhooks"]  # and they ran
+    settings.WEBHOOK_SECONDS = 60
+    settings.ROLLUP_SECONDS = 60
+    settings.SCORECARD_SECONDS = 60
+    every = ["cases.sweep", "exchange.webhooks", "insights.rollups", "insights.scorecards"]
+    assert schedule.run_due(now=NOW) == every  # and they ran
     assert schedule.run_due(now=NOW + dt.timedelta(seconds=30)) == []
-    assert schedule.run_due(now=NOW + dt.timedelta(seconds=60)) == [
-        "cases.sweep",
-        "exchange.webhooks",
-    ]
+    assert schedule.run_due(now=NOW + dt.timedelta(seconds=60)) == every
 
 
 @pytest.mark.django_db(transaction=True)

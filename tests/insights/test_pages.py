@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import translation
 from openpyxl import load_workbook
 
 from civicgrid.accounts.models import User
@@ -17,7 +18,7 @@ from civicgrid.accounts.roles import Role
 from civicgrid.cases.choices import SlaState
 from civicgrid.cases.models import Case
 from civicgrid.cases.sweep import sweep
-from civicgrid.insights import query
+from civicgrid.insights import kpis, query
 from civicgrid.insights.tables import xlsx_response
 
 from ..cases.conftest import report, to_state
@@ -245,9 +246,8 @@ def test_dashboard_table_exports_to_excel(cases: dict[str, Case], people: dict[s
     client = client_for(people["county"])
     rows = sheet(client.get(f"/insights/?division={A}&group=child&format=xlsx"))
     header, body = rows[0], rows[1:]
-    reported = next(
-        i for i, h in enumerate(header) if h == "cases reported" or "reported" in str(h)
-    )
+    with translation.override("zh-hans"):  # the pages' default language
+        reported = header.index(str(kpis.KPIS["reported"].label))
     closure = next(i for i, h in enumerate(header) if str(h).endswith("(%)"))
     by_key = {row[0]: row for row in body}
     assert by_key[A1][reported] == 4 and by_key[A2][reported] == 1
