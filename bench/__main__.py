@@ -7,7 +7,9 @@ migrating it and loading the `city` demo preset there when needed.
 - intake: case intake through the HTTP API against PostgreSQL's INSERT rate (bench/intake.py);
 - sweep: the SLA sweep over a million open cases against its bare UPDATEs (bench/sweep.py);
 - registry: importing a million residents against COPY of the same rows, the importer's memory,
-  and name search over them (bench/registry.py).
+  and name search over them (bench/registry.py);
+- insights: KPI figures over ten million cases, the rollup against a raw GROUP BY, in a database
+  of its own (bench/insights.py).
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import database, intake, locate, registry, sweep
+from . import database, insights, intake, locate, registry, sweep
 from .common import RESULTS, wait_for_quiet, write_section
 
-BENCHMARKS = ("locate", "intake", "sweep", "registry")
+BENCHMARKS = ("locate", "intake", "sweep", "registry", "insights")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -75,10 +77,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     intake.add_arguments(parser)
     sweep.add_arguments(parser)
     registry.add_arguments(parser)
+    insights.add_arguments(parser)
     options = parser.parse_args(argv)
     intake.validate(options, parser)
     sweep.validate(options, parser)
     registry.validate(options, parser)
+    insights.validate(options, parser)
     if options.repeat < 1 or options.points < 1 or options.single_points < 1:
         parser.error("--repeat, --points and --single-points must be positive")
     if options.province_grids < 2:
@@ -109,7 +113,12 @@ def main(argv: list[str] | None = None) -> int:
         database.setup_django(url)
         # Every benchmark works on the city preset (intake posts as its grid workers, the
         # sweep's cases point at its grids and units).
-        city = database.ensure_city(options.seed)
+        # The insights benchmark builds a province of its own and needs no city preset.
+        city = (
+            database.ensure_city(options.seed)
+            if set(options.only) - {"insights"}
+            else "city preset not needed (insights only)"
+        )
     except database.BenchDatabaseError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -120,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if quiet:
             print(f"bench: {name}: {quiet}", file=sys.stderr)
         context["quiet"] = quiet
-        if name in ("intake", "sweep", "registry") and not url.startswith("postgres"):
+        if name in ("intake", "sweep", "registry", "insights") and not url.startswith("postgres"):
             print(f"bench: {name} runs on PostgreSQL only; skipped", file=sys.stderr)
             continue
         try:
@@ -130,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                 section = intake.run(options, context)
             elif name == "registry":
                 section = registry.run(options, context)
+            elif name == "insights":
+                section = insights.run(options, context)
             else:
                 section = sweep.run(options, context)
         except RuntimeError as exc:
