@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count
+from django.db.models.functions import Substr
 
 from civicgrid.core.models import ObjectChange
 from civicgrid.geo.models import Division
@@ -24,23 +25,45 @@ if TYPE_CHECKING:
 
 
 def counters(area: Division, period: Period) -> dict[str, int]:
+    """The area's duty counters for the period."""
+    return counters_by(area, period, len(area.path)).get(area.path, _zero())
+
+
+def counters_by(area: Division, period: Period, length: int) -> dict[str, dict[str, int]]:
+    """Duty counters per subtree of the area, keyed by the first `length` digits of the path
+    (one query per table, however many subordinate divisions a table shows)."""
     start, end = period.bounds()
-    done = ObjectChange.objects.filter(
-        content_type=ContentType.objects.get_for_model(CareTag),
-        action="visit",
-        division_path__startswith=area.path,
-        time__gte=start,
-        time__lt=end,
-    ).count()
+    key = Substr("division_path", 1, length)
+    out: dict[str, dict[str, int]] = {}
+    done = (
+        ObjectChange.objects.filter(
+            content_type=ContentType.objects.get_for_model(CareTag),
+            action="visit",
+            division_path__startswith=area.path,
+            time__gte=start,
+            time__lt=end,
+        )
+        .annotate(g=key)
+        .values("g")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in done:
+        out.setdefault(row["g"], _zero())["visits_done"] += row["n"]
     intervals = (
         CareTag.objects.filter(
             division_path__startswith=area.path, is_active=True, created_at__lt=end
         )
-        .values("visit_every_days")
+        .annotate(g=key)
+        .values("g", "visit_every_days")
         .annotate(n=Count("pk"))
         .order_by()
     )
-    due = sum(
-        row["n"] * math.ceil(period.days / max(1, row["visit_every_days"])) for row in intervals
-    )
-    return {"visits_done": done, "visits_due": due}
+    for row in intervals:
+        due = row["n"] * math.ceil(period.days / max(1, row["visit_every_days"]))
+        out.setdefault(row["g"], _zero())["visits_due"] += due
+    return out
+
+
+def _zero() -> dict[str, int]:
+    return {"visits_done": 0, "visits_due": 0}

@@ -449,39 +449,44 @@ def _row(key: str, label: str, counters: dict[str, int], division: Division | No
     return Row(key=key, label=label, counters=full, values=kpis.values(full), division=division)
 
 
+def _summed(grouped: Mapping[Any, Mapping[str, int]]) -> dict[str, int]:
+    total = kpis.empty()
+    for part in grouped.values():
+        for name, number in part.items():
+            total[name] += number
+    return total
+
+
 def figures(user: Any, query: KpiQuery, *, compare: bool = True, source: str = "auto") -> Figures:
     """Every KPI for the query's area and period, in total and per group, with the previous
     period's total for comparison. `user` None is the system (scorecard runs, benchmarks)."""
     if not in_scope(user, query.area):
         raise Http404
     grouped, used = counters(query, query.period, source=source)
-    total_counters = kpis.empty()
-    for part in grouped.values():
-        for name, number in part.items():
-            total_counters[name] += number
     extra = duties.counters(query.area, query.period)
-    total = _row("", query.area.name, {**total_counters, **extra})
+    total = _row("", query.area.name, {**_summed(grouped), **extra})
     rows: list[Row] = []
     if query.group:
         labels = _labels(query, grouped)
+        by_division = {}
+        if query.group in {"child", "grid"}:
+            length = PATH_LENGTH[query.child_level]
+            by_division = duties.counters_by(query.area, query.period, length)
         for key, part in grouped.items():
             if key in (None, ""):
                 rows.append(_row("-", _none_label(query.group), part))
                 continue
             stable, label, division = labels[key]
-            if query.group in {"child", "grid"} and division is not None:
-                part = {**part, **duties.counters(division, query.period)}
+            if division is not None and key in by_division:
+                part = {**part, **by_division[key]}
             rows.append(_row(stable, label, part, division))
         rows.sort(key=lambda r: r.key)
     previous = None
     if compare:
         before = query.period.previous()
         past, _used = counters(replace(query, group="", period=before), before, source=source)
-        past_total = kpis.empty()
-        for part in past.values():
-            for name, number in part.items():
-                past_total[name] += number
-        previous = _row("", before.label(), {**past_total, **duties.counters(query.area, before)})
+        past_duties = duties.counters(query.area, before)
+        previous = _row("", before.label(), {**_summed(past), **past_duties})
     as_of = timezone.now()
     if used == "rollup" and rollup.pending():
         # Too many changes waited to refresh on reading: the figures are as of the last run.
