@@ -870,6 +870,21 @@ ANONYMOUS: list[tuple[str, str]] = [
     ("POST", "insights/scorecard-runs/run/"),
     ("POST", "insights/scorecard-runs/1/publish/"),
     ("GET", "insights/rankings/1/cases/"),
+    # the field app (fieldwork)
+    ("GET", "field/bootstrap/"),
+    ("POST", "field/uploads/"),
+    ("GET", "field/uploads/1/"),
+    ("PUT", "field/uploads/1/"),
+    ("POST", "field/cases/"),
+    ("POST", "field/residents/"),
+    *[
+        (m, f"field/{name}/")
+        for name in ("visits", "patrols", "check-ins")
+        for m in ("GET", "POST")
+    ],
+    *[("GET", f"field/{name}/1/") for name in ("visits", "patrols", "check-ins")],
+    ("GET", "field/photos/1/file/"),
+    ("GET", "field/duties/"),
     # figures
     ("GET", "insights/kpis/"),
     ("GET", "insights/kpis/cases/"),

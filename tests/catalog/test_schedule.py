@@ -78,7 +78,14 @@ def test_run_due_queues_the_sweep_once(settings):
     settings.WEBHOOK_SECONDS = 60
     settings.ROLLUP_SECONDS = 60
     settings.SCORECARD_SECONDS = 60
-    every = ["cases.sweep", "exchange.webhooks", "insights.rollups", "insights.scorecards"]
+    settings.FIELD_PURGE_SECONDS = 60
+    every = [
+        "cases.sweep",
+        "exchange.webhooks",
+        "insights.rollups",
+        "insights.scorecards",
+        "fieldwork.purge_uploads",
+    ]
     assert schedule.run_due(now=NOW) == every  # and they ran
     assert schedule.run_due(now=NOW + dt.timedelta(seconds=30)) == []
     assert schedule.run_due(now=NOW + dt.timedelta(seconds=60)) == every

@@ -46,6 +46,8 @@ class DataClass:
     EXCHANGE = "exchange"
     # Figures, dashboards and assessment ("change": scorecard templates, runs, publishing).
     INSIGHTS = "insights"
+    # Grid workers' duty records from the field app: visits, patrols, check-ins.
+    FIELD = "field"
 
 
 V, C = "view", "change"
@@ -55,6 +57,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         DataClass.ORG: frozenset({V}),
         DataClass.CASE: frozenset({V, C}),
         DataClass.REGISTRY: frozenset({V, C}),
+        DataClass.FIELD: frozenset({V, C}),
     },
     Role.GRID_LEADER: {
         DataClass.GEO: frozenset({V}),
@@ -63,6 +66,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         DataClass.CASE: frozenset({V, C}),
         DataClass.REGISTRY: frozenset({V, C}),
         DataClass.INSIGHTS: frozenset({V}),
+        DataClass.FIELD: frozenset({V, C}),
     },
     # Centre staff verify identities (a caller, a dispute's parties): they may unmask.
     Role.CENTRE_STAFF: {
@@ -73,6 +77,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         DataClass.REGISTRY: frozenset({V, C}),
         DataClass.IDENTITY: frozenset({V}),
         DataClass.INSIGHTS: frozenset({V, C}),
+        DataClass.FIELD: frozenset({V}),
     },
     # Departments reach cases through their unit (Case.extra_scope_q), not through a subtree.
     Role.DEPARTMENT_HANDLER: {DataClass.GEO: frozenset({V}), DataClass.ORG: frozenset({V})},
@@ -83,6 +88,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         DataClass.CASE: frozenset({V}),
         DataClass.REGISTRY: frozenset({V}),
         DataClass.INSIGHTS: frozenset({V}),
+        DataClass.FIELD: frozenset({V}),
     },
     Role.SYSTEM_ADMIN: {
         DataClass.GEO: frozenset({V, C}),

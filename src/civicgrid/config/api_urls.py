@@ -7,6 +7,8 @@ from civicgrid.cases.api import views as cases
 from civicgrid.catalog.api import views as catalog
 from civicgrid.core.api import audit, imports, notifications
 from civicgrid.exchange.api import views as exchange
+from civicgrid.fieldwork.api import duties as field_duties
+from civicgrid.fieldwork.api import views as fieldwork
 from civicgrid.geo.api import views as geo
 from civicgrid.insights.api import scorecards as scorecards
 from civicgrid.insights.api import views as insights
@@ -42,6 +44,9 @@ router.register("registry/care-tags", registry.CareTagViewSet, basename="registr
 router.register("insights/scorecards", scorecards.ScorecardViewSet, basename="scorecard")
 router.register("insights/scorecard-runs", scorecards.ScorecardRunViewSet, basename="scorecard-run")
 router.register("insights/rankings", scorecards.RankingViewSet, basename="ranking")
+router.register("field/visits", fieldwork.VisitViewSet, basename="field-visit")
+router.register("field/patrols", fieldwork.PatrolViewSet, basename="field-patrol")
+router.register("field/check-ins", fieldwork.CheckInViewSet, basename="field-check-in")
 
 app_name = "api"
 urlpatterns = [
@@ -51,6 +56,7 @@ urlpatterns = [
     path("auth/token/", accounts.TokenView.as_view(), name="token"),
     path("me/", accounts.MeView.as_view(), name="me"),
     path("changes/", exchange.ChangeFeedView.as_view(), name="changes"),
+    path("field/duties/", field_duties.DutiesView.as_view(), name="field-duties"),
     path("insights/kpis/", insights.KpiView.as_view(), name="insights-kpis"),
     path("insights/kpis/cases/", insights.KpiCasesView.as_view(), name="insights-kpi-cases"),
     path(
@@ -60,6 +66,16 @@ urlpatterns = [
         "cases/<int:case_pk>/attachments/<int:pk>/file/",
         cases.attachment_file,
         name="case-attachment-file",
+    ),
+    path("field/bootstrap/", fieldwork.BootstrapView.as_view(), name="field-bootstrap"),
+    path("field/uploads/", fieldwork.UploadStartView.as_view(), name="field-uploads"),
+    path("field/uploads/<str:uuid>/", fieldwork.UploadView.as_view(), name="field-upload"),
+    path("field/cases/", fieldwork.CaseSubmitView.as_view(), name="field-cases"),
+    path("field/residents/", fieldwork.ResidentSubmitView.as_view(), name="field-residents"),
+    path(
+        "field/photos/<int:pk>/file/",
+        fieldwork.DutyPhotoFileView.as_view(),
+        name="field-photo-file",
     ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

@@ -135,10 +135,12 @@ INSTALLED_APPS = [
     "civicgrid.registry",
     "civicgrid.exchange",
     "civicgrid.insights",
+    "civicgrid.fieldwork",
     "civicgrid.web",
 ]
 
 MIDDLEWARE = [
+    "civicgrid.core.middleware.ServerTimingMiddleware",  # off unless CIVICGRID_SERVER_TIMING
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "civicgrid.core.middleware.RequestContextMiddleware",
@@ -151,6 +153,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+
+# Time in the database per request in a Server-Timing header (the benchmarks read it).
+SERVER_TIMING = env_bool("CIVICGRID_SERVER_TIMING")
 
 ROOT_URLCONF = "civicgrid.config.urls"
 WSGI_APPLICATION = "civicgrid.config.wsgi.application"
@@ -327,6 +332,17 @@ WEBHOOK_MAX_ATTEMPTS = int(env("CIVICGRID_WEBHOOK_MAX_ATTEMPTS", "10"))
 WEBHOOK_RETRY_SECONDS = float(env("CIVICGRID_WEBHOOK_RETRY_SECONDS", "30"))
 WEBHOOK_RETRY_MAX_SECONDS = float(env("CIVICGRID_WEBHOOK_RETRY_MAX_SECONDS", "3600"))
 WEBHOOK_RUN_SECONDS = float(env("CIVICGRID_WEBHOOK_RUN_SECONDS", "20"))  # per run, all receivers
+
+# --- field app ------------------------------------------------------------------------------
+# The grid workers' offline app (fieldwork/): hours without an authenticated contact after which
+# the phone wipes what it keeps; bytes per photo upload chunk; seconds between GPS track points;
+# days after which incomplete or never used photo uploads are purged, and how often the task
+# workers run that purge (`civicgrid purge-uploads`).
+FIELD_WIPE_HOURS = int(env("CIVICGRID_FIELD_WIPE_HOURS", "72"))
+FIELD_CHUNK_BYTES = int(env("CIVICGRID_FIELD_CHUNK_BYTES", "262144"))
+FIELD_TRACK_SECONDS = int(env("CIVICGRID_FIELD_TRACK_SECONDS", "15"))
+FIELD_UPLOAD_DAYS = int(env("CIVICGRID_FIELD_UPLOAD_DAYS", "7"))
+FIELD_PURGE_SECONDS = int(env("CIVICGRID_FIELD_PURGE_SECONDS", "3600"))
 
 # --- notifications ---------------------------------------------------------------------------
 SMS_BACKEND = env("CIVICGRID_SMS_BACKEND", "civicgrid.core.sms.ConsoleBackend")

@@ -15,6 +15,7 @@ urlpatterns: list = [
     path("", include("civicgrid.registry.urls")),
     path("", include("civicgrid.exchange.urls")),
     path("", include("civicgrid.insights.urls")),
+    path("", include("civicgrid.fieldwork.urls")),
 ]
 
 if settings.DEBUG:

@@ -54,6 +54,10 @@ def _rollup_seconds() -> int:
     return int(settings.ROLLUP_SECONDS)
 
 
+def _field_purge_seconds() -> int:
+    return int(settings.FIELD_PURGE_SECONDS)
+
+
 def _scorecard_seconds() -> int:
     from civicgrid.insights.scorecard_tasks import interval_seconds
 
@@ -68,6 +72,9 @@ JOBS: list[PeriodicJob] = [
         "insights.scorecards",
         "civicgrid.insights.scorecard_tasks.draft_monthly_runs",
         _scorecard_seconds,
+    ),
+    PeriodicJob(
+        "fieldwork.purge_uploads", "civicgrid.fieldwork.tasks.purge_uploads", _field_purge_seconds
     ),
 ]
 

@@ -13,7 +13,8 @@ would (within a minute of each yellow mark and deadline), so a case that was lat
 carries the automatic urging it would have received. A last sweep at the real time marks the cases
 that are yellow or red now. Because `now` is simulated throughout, audit rows and
 notifications of the generated cases carry the simulated times too, consistent with the case
-timelines: the demo reads as one story. Nothing else ever patches the clock.
+timelines: the demo reads as one story. Nothing but the demo loaders (this one and
+demo/fieldwork.py) ever patches the clock.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from civicgrid.insights.actions import ensure_default_scorecards
 
 from .cases import CaseResult, Cast, generate_cases
 from .city import CityPlan
+from .fieldwork import FieldResult, generate_fieldwork
 from .registry import RegistryResult, budget_for, generate_registry
 
 DEMO_PASSWORD = "civicgrid-demo"
@@ -82,6 +83,7 @@ class LoadResult:
     routes: int = 0
     cases: CaseResult = field(default_factory=CaseResult)
     registry: RegistryResult = field(default_factory=RegistryResult)
+    fieldwork: FieldResult = field(default_factory=FieldResult)
 
 
 class DemoLoadError(RuntimeError):
@@ -118,6 +120,8 @@ def load_city(plan: CityPlan, *, progress: ProgressFn | None = None) -> LoadResu
         result.cases = generate_cases(
             cast.cast, count=plan.cases, seed=plan.seed, home_grid=home, progress=progress
         )
+    # Visits, patrols and check-ins of the grid workers around the demo login's grid.
+    result.fieldwork = generate_fieldwork(home, seed=plan.seed, progress=progress)
     # The figures start up to date (the task worker keeps them so from here on), and the
     # township centres have a scorecard to run.
     rollup.rebuild()

@@ -187,8 +187,16 @@ def division_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .filter(subtree_q("division_path", division.path) | _grid_issue_q(division))
         .select_related("parent", "grid_a", "grid_b")[:50],
         "code_changes": division.code_changes.all()[:10],
+        "field_card": _field_card(user, division) if grid is not None else None,
     }
     return render(request, "geo/division.html", context)
+
+
+def _field_card(user: Any, division: Division) -> dict[str, Any] | None:
+    # The grid's field work (visits, patrols, tracks) for those who see it; fieldwork owns it.
+    from civicgrid.fieldwork.views.centre import grid_card
+
+    return grid_card(user, division)
 
 
 def _grid_issue_q(division: Division) -> Any:

@@ -9,6 +9,9 @@ The cohort of a period is the cases *reported* in it (按上报时间统计): "c
 transferred, returned or reopened; merged duplicates and voided reports are not filed.
 Suspended (deferred, 缓办) cases leave the denominators of the closure rates, as DOMAIN.md
 §8 has it: closure rate = closed ÷ (cases due − deferred).
+
+The duty figures (source "duties": visits done ÷ due, patrol hours) are not counted from cases
+but by insights/duties.py, from care-tag visits and the field app's patrols.
 """
 
 from __future__ import annotations
@@ -206,7 +209,7 @@ KPIS: dict[str, Kpi] = {
             "hours",
             ("patrol_minutes",),
             source="duties",
-            help=_("hours of recorded patrols (the field app)"),
+            help=_("hours of the patrols started in the period (the field app)"),
         ),
     ]
 }
@@ -235,7 +238,7 @@ def value(
             total += weight * part
         return total
     if any(term.lstrip("-") not in counters for term in kpi.numerator + kpi.denominator):
-        return None  # e.g. patrols before there is a field app
+        return None  # e.g. patrol hours where the field app has recorded no patrol
     numerator = _sum(counters, kpi.numerator)
     if not kpi.denominator:
         return numerator / 60 if kpi.kind == "hours" else numerator

@@ -34,10 +34,19 @@ def _cases(user: Any) -> bool:
     return may_see_cases(user)
 
 
+def _field_app(user: Any) -> bool:
+    # Grid workers and grid leaders of a grid record field work on their phones.
+    from civicgrid.fieldwork.selectors import field_grid_paths
+
+    return bool(field_grid_paths(user))
+
+
 ITEMS = [
     NavItem(_("Home"), "web:home", None),
     NavItem(_("Cases"), "cases:list", None, check=_cases),
     NavItem(_("Insights"), "insights:dashboard", "insights"),
+    NavItem(_("Field work"), "fieldwork:duties", "field"),
+    NavItem(_("Field app"), "fieldwork:app", None, check=_field_app),
     NavItem(_("Basic information"), "registry:home", "registry"),
     NavItem(_("Map"), "geo:map", "geo"),
     NavItem(_("Divisions and grids"), "geo:divisions", "geo"),
@@ -68,4 +77,8 @@ def menu_for(request: HttpRequest) -> list[dict[str, Any]]:
         url = reverse(item.url_name)
         active = current == url if url == "/" else current.startswith(url)
         items.append({"label": item.label, "url": url, "active": active})
+    # One page, one active item: the longest matching address (/field/duties/ over /field/).
+    longest = max((len(i["url"]) for i in items if i["active"]), default=0)
+    for entry in items:
+        entry["active"] = entry["active"] and len(entry["url"]) == longest
     return items

@@ -85,6 +85,13 @@ class Command(BaseCommand):
                 f"{reg.organisations} organisations, {reg.places} places, {reg.care_tags} care "
                 f"tags ({reg.overdue} visits overdue)."
             )
+        fw = result.fieldwork
+        if fw.visits or fw.patrols:
+            self.stdout.write(
+                f"Field work in {fw.grids} grids by {fw.workers} grid workers: {fw.visits} visits "
+                f"({fw.care_visits} to care-group members), {fw.patrols} patrols, "
+                f"{fw.check_ins} check-ins; {fw.seconds:.1f} s."
+            )
         self.stdout.write(
             f"Coverage check: {result.coverage_issues} issue(s) — "
             + ("; ".join(plan.faults) or "none injected")
