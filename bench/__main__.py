@@ -9,7 +9,10 @@ migrating it and loading the `city` demo preset there when needed.
 - registry: importing a million residents against COPY of the same rows, the importer's memory,
   and name search over them (bench/registry.py);
 - insights: KPI figures over ten million cases, the rollup against a raw GROUP BY, in a database
-  of its own (bench/insights.py).
+  of its own (bench/insights.py);
+- fieldwork: the field app's sync from 200 devices against PostgreSQL's INSERT rate, and its app
+  shell in Chromium: first-load size, throttled time to interactive, offline open
+  (bench/fieldwork.py).
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import database, insights, intake, locate, registry, sweep
+from . import database, fieldwork, insights, intake, locate, registry, sweep
 from .common import RESULTS, wait_for_quiet, write_section
 
-BENCHMARKS = ("locate", "intake", "sweep", "registry", "insights")
+BENCHMARKS = ("locate", "intake", "sweep", "registry", "insights", "fieldwork")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -78,11 +81,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sweep.add_arguments(parser)
     registry.add_arguments(parser)
     insights.add_arguments(parser)
+    fieldwork.add_arguments(parser)
     options = parser.parse_args(argv)
     intake.validate(options, parser)
     sweep.validate(options, parser)
     registry.validate(options, parser)
     insights.validate(options, parser)
+    fieldwork.validate(options, parser)
     if options.repeat < 1 or options.points < 1 or options.single_points < 1:
         parser.error("--repeat, --points and --single-points must be positive")
     if options.province_grids < 2:
@@ -129,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         if quiet:
             print(f"bench: {name}: {quiet}", file=sys.stderr)
         context["quiet"] = quiet
-        if name in ("intake", "sweep", "registry", "insights") and not url.startswith("postgres"):
+        postgres_only = ("intake", "sweep", "registry", "insights", "fieldwork")
+        if name in postgres_only and not url.startswith("postgres"):
             print(f"bench: {name} runs on PostgreSQL only; skipped", file=sys.stderr)
             continue
         try:
@@ -141,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                 section = registry.run(options, context)
             elif name == "insights":
                 section = insights.run(options, context)
+            elif name == "fieldwork":
+                section = fieldwork.run(options, context)
             else:
                 section = sweep.run(options, context)
         except RuntimeError as exc:
