@@ -327,3 +327,54 @@ def wait_for_quiet(max_seconds: float, threshold: float) -> str:
         f"waited {waited:,.0f} s (at most {max_seconds:,.0f}) for a quiet machine: the 1-minute "
         f"load average {outcome} {threshold:g} ({load:.2f})"
     )
+
+
+# --- grid workers of the city preset, as simulated phones -----------------------------------------
+def grid_workers(
+    count: int, seed: int, token_name: str, points_each: int
+) -> list[tuple[Any, Any, str, list[tuple[float, float]]]]:
+    """Grid workers of the city preset chosen at random (seeded): (user, their grid, a fresh API
+    token named `token_name`, `points_each` random (lng, lat) points inside the grid, clear of
+    its edge so that each lies in this grid and no neighbour)."""
+    import random
+
+    import shapely
+    from shapely.geometry import shape
+
+    from civicgrid.accounts.actions import do_create_token
+    from civicgrid.accounts.models import ApiToken, User
+    from civicgrid.accounts.roles import Role
+    from civicgrid.geo.models import Division
+
+    # Tokens of earlier runs: they would only pile up in the benchmark database.
+    ApiToken.objects.filter(name=token_name).delete()
+    workers = list(
+        User.objects.filter(
+            is_active=True, username__startswith="gw", assignments__role=Role.GRID_WORKER
+        )
+        .order_by("username")
+        .distinct()
+    )
+    if len(workers) < count:
+        raise RuntimeError(f"only {len(workers)} grid-worker accounts in the database")
+    rng = random.Random(seed)
+    chosen = rng.sample(workers, count)
+    grids = {
+        d.code: d
+        for d in Division.objects.filter(code__in=[u.username[2:] for u in chosen], level=6)
+    }
+    out = []
+    for user in chosen:
+        grid = grids[user.username[2:]]
+        polygon = shape(grid.boundary)
+        shapely.prepare(polygon)
+        min_x, min_y, max_x, max_y = polygon.bounds
+        points: list[tuple[float, float]] = []
+        while len(points) < points_each:
+            x, y = rng.uniform(min_x, max_x), rng.uniform(min_y, max_y)
+            point = shapely.Point(x, y)
+            if polygon.contains(point) and polygon.exterior.distance(point) > 1e-5:
+                points.append((round(x, 6), round(y, 6)))
+        _token, key = do_create_token(user, actor=None, name=token_name)
+        out.append((user, grid, key, points))
+    return out

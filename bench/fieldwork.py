@@ -56,7 +56,15 @@ from typing import Any
 import numpy as np
 
 from . import intake
-from .common import CpuSnapshot, cpu_split, descendants, machine, machine_markdown, markdown_table
+from .common import (
+    CpuSnapshot,
+    cpu_split,
+    descendants,
+    grid_workers,
+    machine,
+    machine_markdown,
+    markdown_table,
+)
 
 TOKEN_NAME = "bench-fieldwork"
 TARGET_SHELL_BYTES = 300_000  # "app shell under 300 KB compressed" (KB = 1,000 bytes here)
@@ -183,43 +191,10 @@ class Device:
 def _devices(count: int, seed: int) -> list[Device]:
     """Grid workers of the city preset chosen at random (seeded), each with a fresh API token,
     points inside their own grid and the households and care-group members there, if any."""
-    import shapely
-    from shapely.geometry import shape
-
-    from civicgrid.accounts.actions import do_create_token
-    from civicgrid.accounts.models import ApiToken, User
-    from civicgrid.accounts.roles import Role
-    from civicgrid.geo.models import Division
     from civicgrid.registry.models import CareTag, Household
 
-    ApiToken.objects.filter(name=TOKEN_NAME).delete()
-    workers = list(
-        User.objects.filter(
-            is_active=True, username__startswith="gw", assignments__role=Role.GRID_WORKER
-        )
-        .order_by("username")
-        .distinct()
-    )
-    if len(workers) < count:
-        raise RuntimeError(f"only {len(workers)} grid-worker accounts in the database")
-    rng = random.Random(seed)
-    chosen = rng.sample(workers, count)
-    grids = {
-        d.code: d
-        for d in Division.objects.filter(code__in=[u.username[2:] for u in chosen], level=6)
-    }
     devices = []
-    for user in chosen:
-        grid = grids[user.username[2:]]
-        polygon = shape(grid.boundary)
-        shapely.prepare(polygon)
-        min_x, min_y, max_x, max_y = polygon.bounds
-        points: list[tuple[float, float]] = []
-        while len(points) < 200:
-            x, y = rng.uniform(min_x, max_x), rng.uniform(min_y, max_y)
-            point = shapely.Point(x, y)
-            if polygon.contains(point) and polygon.exterior.distance(point) > 1e-5:
-                points.append((round(y, 6), round(x, 6)))
+    for user, grid, key, points in grid_workers(count, seed, TOKEN_NAME, 200):
         households = list(
             Household.objects.filter(division=grid, is_active=True).values_list("pk", flat=True)[
                 :50
@@ -231,8 +206,9 @@ def _devices(count: int, seed: int) -> list[Device]:
                 division=grid, is_active=True
             ).values_list("pk", "resident_id", "resident__household_id")[:50]
         ]
-        _token, key = do_create_token(user, actor=None, name=TOKEN_NAME)
-        devices.append(Device(user.username, key, points, households, care))
+        # The field API takes (lat, lng) pairs.
+        latlng = [(lat, lng) for lng, lat in points]
+        devices.append(Device(user.username, key, latlng, households, care))
     return devices
 
 

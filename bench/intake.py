@@ -45,6 +45,7 @@ from .common import (
     CpuSnapshot,
     cpu_split,
     descendants,
+    grid_workers,
     machine,
     machine_markdown,
     markdown_table,
@@ -129,48 +130,10 @@ class Account:
 def _accounts(count: int, seed: int, points_each: int = 500) -> list[Account]:
     """Grid workers chosen at random (seeded), each with a fresh API token and random points
     inside their own grid — where a grid worker reports."""
-    import shapely
-    from shapely.geometry import shape
-
-    from civicgrid.accounts.actions import do_create_token
-    from civicgrid.accounts.models import ApiToken, User
-    from civicgrid.accounts.roles import Role
-    from civicgrid.geo.models import Division
-
-    # Tokens of earlier runs: they would only pile up in the benchmark database.
-    ApiToken.objects.filter(name=TOKEN_NAME).delete()
-    workers = list(
-        User.objects.filter(
-            is_active=True,
-            username__startswith="gw",
-            assignments__role=Role.GRID_WORKER,
-        )
-        .order_by("username")
-        .distinct()
-    )
-    if len(workers) < count:
-        raise RuntimeError(f"only {len(workers)} grid-worker accounts in the database")
-    rng = random.Random(seed)
-    chosen = rng.sample(workers, count)
-    grids = {
-        d.code: d
-        for d in Division.objects.filter(code__in=[u.username[2:] for u in chosen], level=6)
-    }
-    accounts = []
-    for user in chosen:
-        polygon = shape(grids[user.username[2:]].boundary)
-        shapely.prepare(polygon)
-        min_x, min_y, max_x, max_y = polygon.bounds
-        points: list[tuple[float, float]] = []
-        while len(points) < points_each:
-            x, y = rng.uniform(min_x, max_x), rng.uniform(min_y, max_y)
-            # Clear of the edge, so that the point is in this grid and no neighbour.
-            point = shapely.Point(x, y)
-            if polygon.contains(point) and polygon.exterior.distance(point) > 1e-5:
-                points.append((round(x, 6), round(y, 6)))
-        _token, key = do_create_token(user, actor=None, name=TOKEN_NAME)
-        accounts.append(Account(user.username, key, points))
-    return accounts
+    return [
+        Account(user.username, key, points)
+        for user, _grid, key, points in grid_workers(count, seed, TOKEN_NAME, points_each)
+    ]
 
 
 def _bodies(account: Account, rng: random.Random) -> Iterator[tuple[str, bytes]]:
