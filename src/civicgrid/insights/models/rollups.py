@@ -54,7 +54,18 @@ class CaseRollup(models.Model):
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["area", "month", "category"], name="insights_bucket")
         ]
-        indexes: ClassVar = [models.Index(fields=["month", "area"], name="insights_rollup_month")]
+        indexes: ClassVar = [
+            models.Index(fields=["month", "area"], name="insights_rollup_month"),
+            # Figures select a subtree by prefix (`area LIKE '3701%'`). PostgreSQL uses a plain
+            # btree for that only under the "C" collation, so without this pattern index a
+            # township's year read all 577 k rows of a province (125 ms instead of 1 ms).
+            # (SQLite ignores the opclasses.)
+            models.Index(
+                fields=["area", "month"],
+                name="insights_rollup_area_prefix",
+                opclasses=["varchar_pattern_ops", "date_ops"],
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.area} {self.category_id}"
