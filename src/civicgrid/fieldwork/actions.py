@@ -97,10 +97,6 @@ def _audit(obj: Any, actor: Any, action: str) -> None:
     record_change(obj, ChangeKind.CREATE, actor=actor, action=action)
 
 
-def _iso(value: dt.datetime) -> str:
-    return timezone.localtime(value).isoformat()
-
-
 def _submit(
     actor: Any, kind: str, uuid: uuid_module.UUID, digest: str, write: Callable[[], Any]
 ) -> receipts.Answer:
@@ -298,7 +294,7 @@ def do_submit_visit(
             "grid": chosen.pk,
             "purpose": visit.purpose,
             "purpose_label": visit.get_purpose_display(),
-            "visited_at": _iso(visited_at),
+            "visited_at": selectors.iso(visited_at),
             "photos": [str(p.upload.uuid) for p in taken],
         }
 

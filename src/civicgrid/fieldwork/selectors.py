@@ -68,12 +68,9 @@ def _age(born: dt.date | None, today: dt.date) -> int | None:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-def _iso(value: dt.datetime | None) -> str | None:
+def iso(value: dt.datetime | None) -> str | None:
+    """A time as the phone and the API read it: ISO 8601 in local time (None stays None)."""
     return timezone.localtime(value).isoformat() if value is not None else None
-
-
-def _person(user: Any) -> str:
-    return user.full_name or user.get_username()
 
 
 # --- bootstrap ------------------------------------------------------------------------------
@@ -86,8 +83,8 @@ def bootstrap(user: Any, grids: list[Division]) -> dict[str, Any]:
     households = _households(user, grid_ids, today)
     _log_sensitive(user, households, today)
     return {
-        "user": {"id": user.pk, "username": user.get_username(), "name": _person(user)},
-        "server_time": _iso(now),
+        "user": {"id": user.pk, "username": user.get_username(), "name": user.display_name},
+        "server_time": iso(now),
         "settings": {
             "wipe_hours": settings.FIELD_WIPE_HOURS,
             "chunk_bytes": settings.FIELD_CHUNK_BYTES,
@@ -263,7 +260,7 @@ def _tasks(user: Any) -> list[dict[str, Any]]:
             "title": case.title,
             "status": case.status,
             "status_label": case.get_status_display(),
-            "due_at": _iso(case.stage_due),
+            "due_at": iso(case.stage_due),
             "url": reverse("cases:case", args=[case.pk]),
         }
         for case in cases
@@ -276,7 +273,7 @@ def _tasks(user: Any) -> list[dict[str, Any]]:
             "kind": "notice",
             "id": note.pk,
             "title": note.title,
-            "time": _iso(note.created_at),
+            "time": iso(note.created_at),
             "url": note.url or None,
         }
         for note in notices
@@ -308,7 +305,7 @@ def _recent(user: Any) -> dict[str, Any]:
                 "title": c.title,
                 "status": c.status,
                 "status_label": c.get_status_display(),
-                "reported_at": _iso(c.reported_at),
+                "reported_at": iso(c.reported_at),
             }
             for c in cases
         ],
@@ -317,7 +314,7 @@ def _recent(user: Any) -> dict[str, Any]:
                 "id": v.pk,
                 "purpose": v.purpose,
                 "purpose_label": v.get_purpose_display(),
-                "visited_at": _iso(v.visited_at),
+                "visited_at": iso(v.visited_at),
                 "name": visit_name(v),
             }
             for v in visits
@@ -325,7 +322,7 @@ def _recent(user: Any) -> dict[str, Any]:
         "patrols": [
             {
                 "id": p.pk,
-                "started_at": _iso(p.started_at),
+                "started_at": iso(p.started_at),
                 "minutes": p.minutes,
                 "distance_m": p.distance_m,
             }

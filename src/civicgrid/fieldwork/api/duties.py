@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
@@ -19,6 +18,7 @@ from civicgrid.accounts.roles import DataClass
 from civicgrid.core.scoping import Action, reaches
 
 from .. import duties as d
+from ..selectors import iso
 
 
 class DutiesQuerySerializer(serializers.Serializer):
@@ -123,10 +123,6 @@ def _figures(item: d.DutyRow | d.Totals) -> dict[str, Any]:
     }
 
 
-def _iso(moment: Any) -> str | None:
-    return timezone.localtime(moment).isoformat() if moment is not None else None
-
-
 def row(item: d.DutyRow) -> dict[str, Any]:
     worker = item.worker
     return {
@@ -136,7 +132,7 @@ def row(item: d.DutyRow) -> dict[str, Any]:
         else None,
         "assigned": item.assigned,
         "unstaffed": item.unstaffed,
-        "last_activity": _iso(item.last_activity),
+        "last_activity": iso(item.last_activity),
         **_figures(item),
     }
 
@@ -146,7 +142,7 @@ def serialize(found: d.Duties) -> dict[str, Any]:
     return {
         "area": _division(found.area),
         "month": found.month,
-        "as_of": _iso(found.as_of),
+        "as_of": iso(found.as_of),
         "total": {
             "workers": t.workers,
             "grids": t.grids,
