@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied, ValidationError
 
 __all__ = ["Conflict", "DomainError", "PermissionDenied", "ValidationError"]
@@ -12,10 +14,12 @@ class DomainError(Exception):
 
     status_code = 400
 
-    def __init__(self, message: str, *, code: str = "error") -> None:
+    def __init__(self, message: str, *, code: str = "error", **extra: Any) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        # More for the API's answer than a message and a code (e.g. where an upload resumes).
+        self.extra = extra
 
 
 class Conflict(DomainError):

@@ -49,15 +49,7 @@ _RANGE = re.compile(r"bytes (\d{1,12})-(\d{1,12})/(\d{1,12})")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-class FieldConflict(Conflict):
-    """A 409 whose answer carries more than a message and a code (the API adds `extra`)."""
-
-    def __init__(self, message: str, *, code: str, **extra: Any) -> None:
-        super().__init__(message, code=code)
-        self.extra = extra
-
-
-class OffsetConflict(FieldConflict):
+class OffsetConflict(Conflict):
     def __init__(self, received: int) -> None:
         super().__init__(
             _("The upload continues at byte %(n)d.") % {"n": received},
@@ -66,7 +58,7 @@ class OffsetConflict(FieldConflict):
         )
 
 
-class PhotosPending(FieldConflict):
+class PhotosPending(Conflict):
     def __init__(self, photos: Sequence[uuid_module.UUID]) -> None:
         super().__init__(
             _("Some photos have not been uploaded completely yet: send them first."),
@@ -75,7 +67,7 @@ class PhotosPending(FieldConflict):
         )
 
 
-class PhotosUsed(FieldConflict):
+class PhotosUsed(Conflict):
     def __init__(self, photos: Sequence[uuid_module.UUID]) -> None:
         super().__init__(
             _("Some photos already belong to another record."),

@@ -46,7 +46,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, DomainError):
-        return Response({"detail": exc.message, "code": exc.code}, status=exc.status_code)
+        return Response(
+            {"detail": exc.message, "code": exc.code, **exc.extra}, status=exc.status_code
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(_("Not found."))
     if isinstance(exc, DjangoPermissionDenied):

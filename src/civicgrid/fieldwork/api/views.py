@@ -51,22 +51,6 @@ CONFLICT = OpenApiResponse(
 REPLAYED = OpenApiResponse(description="a replay: the stored answer, header Idempotent-Replay")
 
 
-class FieldMixin:
-    """Adds the fields of a field-app conflict (`received`, `photos`) to the one error shape."""
-
-    def get_exception_handler(self) -> Any:
-        base = super().get_exception_handler()  # type: ignore[misc]
-
-        def handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-            response = base(exc, context)
-            extra = getattr(exc, "extra", None)
-            if response is not None and isinstance(extra, dict):
-                response.data.update(extra)
-            return response
-
-        return handler
-
-
 def _answer(answer: receipts.Answer) -> Response:
     response = Response(answer.data, status=answer.status)
     if answer.replay:
@@ -82,12 +66,12 @@ def _submission(request: Request, serializer_class: Any) -> tuple[dict[str, Any]
     return dict(data.validated_data), receipts.body_hash(body)
 
 
-class SubmitView(FieldMixin, APIView):
+class SubmitView(APIView):
     parser_classes = [JSONParser]
 
 
 # --- bootstrap ------------------------------------------------------------------------------
-class BootstrapView(FieldMixin, APIView):
+class BootstrapView(APIView):
     @extend_schema(
         tags=[TAG],
         summary="Everything the phone keeps for offline work, limited to your grids",
@@ -137,7 +121,7 @@ class UploadStartView(SubmitView):
         return response
 
 
-class UploadView(FieldMixin, APIView):
+class UploadView(APIView):
     parser_classes = [RawParser]
 
     def _upload(self, request: Request, uuid: str) -> Any:
@@ -276,7 +260,7 @@ class CheckInFilter(DutyFilter):
         fields = ("under", "grid", "worker", "since", "until")
 
 
-class DutyViewSet(FieldMixin, mixins.CreateModelMixin, ScopedReadOnlyViewSet):
+class DutyViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
     parser_classes = [JSONParser]
     submit_serializer: Any = None
     submit: Any = None
