@@ -249,7 +249,15 @@ STATICFILES_DIRS = [
     ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
     ("vendor/alpinejs", NODE_MODULES / "alpinejs" / "dist"),
     ("vendor/bootstrap", NODE_MODULES / "bootstrap" / "dist"),
-    ("vendor/echarts", NODE_MODULES / "echarts" / "dist"),
+]
+# Packages of which only a few files are used (core/finders.py): not their whole folder.
+VENDOR_FILES = [
+    ("vendor/echarts", NODE_MODULES / "echarts" / "dist", ["echarts.min.js"]),
+]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "civicgrid.core.finders.VendorFinder",
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
