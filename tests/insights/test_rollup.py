@@ -21,7 +21,7 @@ from civicgrid.cases.models import Case
 from civicgrid.cases.workflow import TRANSITIONS
 from civicgrid.core.exceptions import Conflict
 from civicgrid.insights import query, rollup
-from civicgrid.insights.models import CaseRollup, RollupDirty
+from civicgrid.insights.models import CaseRollup, CommunityRollup, RollupDirty
 from civicgrid.insights.query import KpiQuery, Period
 
 from ..cases.conftest import act, jpeg, make_cast, report
@@ -42,10 +42,14 @@ def _agree(world: World) -> None:
     first = (today.replace(day=1) - dt.timedelta(days=100)).replace(day=1)
     last = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
     period = Period("custom", first, last)
-    for at in ["C", "A", "A1", "B"]:
-        for group in ["", "major", "month"] + (["child"] if at != "A1" else []):
+    for at in ["C", "A", "A1", "B", "A1a"]:
+        # A township by its communities and a community are CommunityRollup's.
+        groups = (
+            ["", "month"] + (["major"] if at != "A1a" else []) + (["child"] if at != "A1a" else [])
+        )
+        for group in groups:
             q = KpiQuery(world.div[at], period, group=group)
-            assert query.uses_rollup(q)
+            assert query.uses_rollup(q), (at, group)
             rolled = query.figures(None, q, compare=False, source="rollup")
             live = query.figures(None, q, compare=False, source="live")
             assert rolled.source == "rollup" and live.source == "live"
@@ -155,11 +159,21 @@ def test_a_rebuild_gives_the_same_rows_as_refreshing(world: World) -> None:
     for at in GRID_KEYS:
         report(people["worker_b" if at == "B1a1" else "worker"], at=at)
     rollup.refresh()
-    refreshed = set(CaseRollup.objects.values_list("month", "area", "category_id", "reported"))
-    assert refreshed
-    assert rollup.rebuild() == len(refreshed)
-    rebuilt = set(CaseRollup.objects.values_list("month", "area", "category_id", "reported"))
-    assert rebuilt == refreshed
+
+    def rows() -> tuple[set[Any], set[Any]]:
+        return (
+            set(CaseRollup.objects.values_list("month", "area", "category_id", "reported")),
+            set(CommunityRollup.objects.values_list("month", "area", "reported", "closed")),
+        )
+
+    refreshed = rows()
+    assert refreshed[0] and refreshed[1]
+    # The community grain: one row per community holding cases (five grids, four communities).
+    assert {area for _m, area, _r, _c in refreshed[1]} == {
+        world.div[k].path for k in ("A1a", "A1b", "A2a", "B1a")
+    }
+    assert rollup.rebuild() == len(refreshed[0]) + len(refreshed[1])
+    assert rows() == refreshed
 
 
 def test_renumbering_a_county_carries_its_rollup_along(world: World) -> None:
@@ -171,6 +185,8 @@ def test_renumbering_a_county_carries_its_rollup_along(world: World) -> None:
     rollup.refresh()
     do_renumber_division(world.div["A"], "371699", actor=None)
     assert not CaseRollup.objects.filter(area__startswith="371602").exists()
+    assert not CommunityRollup.objects.filter(area__startswith="371602").exists()
+    assert CommunityRollup.objects.filter(area__startswith="371699").exists()
     world.div["A"].refresh_from_db()
     _agree(world)
 
@@ -185,3 +201,26 @@ def test_the_rebuild_command(world: World) -> None:
     call_command("rebuild_rollups", "--pending")
     with pytest.raises(CommandError, match="--since"):
         call_command("rebuild_rollups", "--since", "2026-13")
+
+
+def test_each_figure_reads_the_rollup_that_holds_it(world: World) -> None:
+    from civicgrid.catalog.models import CaseCategory
+
+    month = Period.of("month", timezone.localdate())
+    minor = CaseCategory.objects.filter(parent__isnull=False).first()
+    major = minor.parent if minor else None
+
+    def picked(at: str, group: str = "", category: Any = None) -> Any:
+        return query.rollup_for(KpiQuery(world.div[at], month, group=group, category=category))
+
+    assert picked("A1") is CaseRollup
+    assert picked("A1", "major") is CaseRollup
+    assert picked("A1", category=major) is CaseRollup
+    assert picked("A1", "child") is CommunityRollup  # a township by its communities
+    assert picked("A1a") is CommunityRollup
+    assert picked("A1a", "month") is CommunityRollup
+    assert picked("A1a", "major") is None  # no category in the community grain
+    assert picked("A1a", category=major) is None
+    assert picked("A1a", "child") is None  # grids: live
+    assert picked("A1", category=minor) is None
+    assert picked("A1", "category") is None

@@ -30,10 +30,12 @@ if TYPE_CHECKING:
     from .query import Period
 
 
-def counters(area: Division, period: Period) -> dict[str, int]:
-    """The area's duty counters for the period."""
-    found = counters_by(area, period, len(area.path))
-    return found.get(area.path) or _zero(with_patrols=patrols_recorded(area.path))
+def counters(area: Division, period: Period, *, in_use: bool | None = None) -> dict[str, int]:
+    """The area's duty counters for the period (`in_use`: patrols_recorded, if known)."""
+    if in_use is None:
+        in_use = patrols_recorded(area.path)
+    found = counters_by(area, period, len(area.path), in_use=in_use)
+    return found.get(area.path) or _zero(with_patrols=in_use)
 
 
 def care_visits(path: str, start: dt.datetime, end: dt.datetime) -> QuerySet[ObjectChange]:
@@ -71,12 +73,16 @@ def patrols_recorded(path: str) -> bool:
     return Patrol.objects.filter(division_path__startswith=path).exists()
 
 
-def counters_by(area: Division, period: Period, length: int) -> dict[str, dict[str, int]]:
+def counters_by(
+    area: Division, period: Period, length: int, *, in_use: bool | None = None
+) -> dict[str, dict[str, int]]:
     """Duty counters per subtree of the area, keyed by the first `length` digits of the path
-    (one query per table, however many subordinate divisions a table shows)."""
+    (one query per table, however many subordinate divisions a table shows). `in_use`:
+    patrols_recorded(area.path), when the caller knows it already."""
     start, end = period.bounds()
     key = Substr("division_path", 1, length)
-    in_use = patrols_recorded(area.path)
+    if in_use is None:
+        in_use = patrols_recorded(area.path)
     out: dict[str, dict[str, int]] = {}
     done = (
         care_visits(area.path, start, end)

@@ -1,8 +1,9 @@
 """Figures for an area and a period, grouped any way the pages and the API ask.
 
-One entry point, `figures`, answers from the rollup where it can (whole months, an area at
-township level or above, no finer category than a major class, a grouping the rollup keeps)
-and live from the case table for the rest — the days at either edge of a custom period
+One entry point, `figures`, answers from a rollup where one holds the figure (whole months; an
+area and grouping at township level or above, by major class too, from CaseRollup; down to
+communities without a category, from CommunityRollup; a grouping the rollups keep) and live
+from the case table for the rest — the days at either edge of a custom period
 included. Both sides compute the counters of kpis.py, so the sum is exact; `source` says which
 was used. `cases_behind` lists the cases a figure counts, with the same conditions.
 """
@@ -33,8 +34,8 @@ from civicgrid.geo.choices import PATH_LENGTH, Level
 from civicgrid.geo.models import Division
 
 from . import duties, kpis, rollup
-from .models import CaseRollup
-from .models.rollups import AREA_LENGTH
+from .models import CaseRollup, CommunityRollup
+from .models.rollups import AREA_LENGTH, COMMUNITY_LENGTH
 
 PERIODS = ("day", "week", "month", "year", "custom")
 GROUPS: dict[str, Any] = {
@@ -339,11 +340,32 @@ def _rollup_key(query: KpiQuery) -> Any:
     return None
 
 
+Rollup = type[CaseRollup] | type[CommunityRollup]
+
+
+def rollup_for(query: KpiQuery) -> Rollup | None:
+    """The rollup that holds the query's figures for whole months, if one does: CaseRollup
+    down to townships (by major class too), CommunityRollup down to communities (no
+    category)."""
+    if query.group not in ROLLUP_GROUPS:
+        return None
+    depth = len(query.area.path)
+    if query.group == "child":
+        depth = max(depth, PATH_LENGTH[query.child_level])
+    if query.category is None or query.category.parent_id is None:
+        if depth <= AREA_LENGTH:
+            return CaseRollup
+        if depth <= COMMUNITY_LENGTH and query.category is None and query.group != "major":
+            return CommunityRollup
+    return None
+
+
 def _rolled(query: KpiQuery, first: dt.date, last: dt.date) -> dict[Any, dict[str, int]]:
-    rows = CaseRollup.objects.filter(
+    model = rollup_for(query) or CaseRollup
+    rows: QuerySet[Any] = model.objects.filter(
         area__startswith=query.area.path, month__gte=first, month__lte=last
     )
-    if query.category is not None:
+    if query.category is not None:  # only CaseRollup has one (rollup_for)
         rows = rows.filter(category_id=query.category.pk)
     sums = {name: Sum(name) for name in kpis.COUNTERS}
     key = _rollup_key(query)
@@ -356,13 +378,7 @@ def _rolled(query: KpiQuery, first: dt.date, last: dt.date) -> dict[Any, dict[st
 
 
 def uses_rollup(query: KpiQuery) -> bool:
-    return (
-        len(query.area.path) <= AREA_LENGTH
-        and query.group in ROLLUP_GROUPS
-        and (query.group != "child" or PATH_LENGTH[query.child_level] <= AREA_LENGTH)
-        and (query.category is None or query.category.parent_id is None)
-        and query.period.whole_months() is not None
-    )
+    return query.period.whole_months() is not None and rollup_for(query) is not None
 
 
 def _merge(into: dict[Any, dict[str, int]], more: Mapping[Any, Mapping[str, int]]) -> None:
@@ -373,17 +389,17 @@ def _merge(into: dict[Any, dict[str, int]], more: Mapping[Any, Mapping[str, int]
 
 
 def counters(
-    query: KpiQuery, period: Period, *, source: str = "auto"
+    query: KpiQuery, period: Period, *, source: str = "auto", checked: bool = False
 ) -> tuple[dict[Any, dict[str, int]], str]:
     """Counters per group key for a period; `source` "auto", "live" or "rollup" (the latter
-    two for tests and the benchmark)."""
+    two for tests and the benchmark). `checked`: the caller brought the rollup up to date
+    (`up_to_date`) already."""
     months = period.whole_months()
     use = source == "rollup" or (source == "auto" and uses_rollup(replace(query, period=period)))
     if not use or months is None:
         return _live(query, period.start, period.end), "live"
-    waiting = rollup.pending()
-    if waiting and waiting <= settings.ROLLUP_READ_REFRESH:
-        rollup.refresh()
+    if not checked:
+        up_to_date()
     first, last = months
     found: dict[Any, dict[str, int]] = {}
     _merge(found, _rolled(query, first, last))
@@ -393,6 +409,16 @@ def counters(
     if period.end >= after_last:
         _merge(found, _live(query, after_last, period.end))
     return found, "rollup"
+
+
+def up_to_date() -> int:
+    """Refresh the rollup before reading it when only a few changes wait; returns how many
+    township-months still wait (too many to refresh on reading, or another refresher is at
+    work)."""
+    waiting = rollup.pending()
+    if waiting and waiting <= settings.ROLLUP_READ_REFRESH and rollup.refresh():
+        return 0  # what committed after the refresh read its marks is newer than this read
+    return waiting
 
 
 # --- labels -------------------------------------------------------------------------------------
@@ -462,8 +488,16 @@ def figures(user: Any, query: KpiQuery, *, compare: bool = True, source: str = "
     period's total for comparison. `user` None is the system (scorecard runs, benchmarks)."""
     if not in_scope(user, query.area):
         raise Http404
-    grouped, used = counters(query, query.period, source=source)
-    extra = duties.counters(query.area, query.period)
+    before = query.period.previous()
+    past_query = replace(query, group="", period=before)
+    waiting = 0
+    if source == "rollup" or (
+        source == "auto" and (uses_rollup(query) or (compare and uses_rollup(past_query)))
+    ):
+        waiting = up_to_date()
+    grouped, used = counters(query, query.period, source=source, checked=True)
+    in_use = duties.patrols_recorded(query.area.path)
+    extra = duties.counters(query.area, query.period, in_use=in_use)
     total = _row("", query.area.name, {**_summed(grouped), **extra})
     rows: list[Row] = []
     if query.group:
@@ -471,7 +505,7 @@ def figures(user: Any, query: KpiQuery, *, compare: bool = True, source: str = "
         by_division = {}
         if query.group in {"child", "grid"}:
             length = PATH_LENGTH[query.child_level]
-            by_division = duties.counters_by(query.area, query.period, length)
+            by_division = duties.counters_by(query.area, query.period, length, in_use=in_use)
         for key, part in grouped.items():
             if key in (None, ""):
                 rows.append(_row("-", _none_label(query.group), part))
@@ -483,12 +517,11 @@ def figures(user: Any, query: KpiQuery, *, compare: bool = True, source: str = "
         rows.sort(key=lambda r: r.key)
     previous = None
     if compare:
-        before = query.period.previous()
-        past, _used = counters(replace(query, group="", period=before), before, source=source)
-        past_duties = duties.counters(query.area, before)
+        past, _used = counters(past_query, before, source=source, checked=True)
+        past_duties = duties.counters(query.area, before, in_use=in_use)
         previous = _row("", before.label(), {**_summed(past), **past_duties})
     as_of = timezone.now()
-    if used == "rollup" and rollup.pending():
+    if used == "rollup" and waiting:
         # Too many changes waited to refresh on reading: the figures are as of the last run.
         as_of = rollup.refreshed_at() or as_of
     return Figures(query, total, previous, rows, used, as_of)

@@ -1,6 +1,6 @@
 """Insights models: case rollups (rollups.py) and assessment scorecards (scorecards.py)."""
 
-from .rollups import CaseRollup, RollupDirty, RollupMark
+from .rollups import CaseRollup, CommunityRollup, RollupDirty, RollupMark
 from .scorecards import (
     Indicator,
     Score,
@@ -11,6 +11,7 @@ from .scorecards import (
 
 __all__ = [
     "CaseRollup",
+    "CommunityRollup",
     "Indicator",
     "RollupDirty",
     "RollupMark",
