@@ -155,6 +155,7 @@ LOCAL_DAY = "(c.reported_at at time zone %(tz)s)::date"
 LOCAL_MONTH = "date_trunc('month', c.reported_at at time zone %(tz)s)"
 MAJOR = "coalesce(k.parent_id, k.id)"
 TOWNSHIP = "substr(c.division_path, 1, 9)"
+COMMUNITY = "substr(c.division_path, 1, 12)"
 GRAINS = [
     ("day × grid × minor category", f"{LOCAL_DAY}, c.division_path, c.category_id"),
     ("day × township × minor category", f"{LOCAL_DAY}, {TOWNSHIP}, c.category_id"),
@@ -164,6 +165,8 @@ GRAINS = [
     ("month × grid", f"{LOCAL_MONTH}, c.division_path"),
     ("month × township × minor category", f"{LOCAL_MONTH}, {TOWNSHIP}, c.category_id"),
     ("month × township × major category", f"{LOCAL_MONTH}, {TOWNSHIP}, {MAJOR}"),
+    ("month × community × major category", f"{LOCAL_MONTH}, {COMMUNITY}, {MAJOR}"),
+    ("month × community", f"{LOCAL_MONTH}, {COMMUNITY}"),
     ("month × township", f"{LOCAL_MONTH}, {TOWNSHIP}"),
 ]
 
@@ -687,12 +690,17 @@ def describe_data() -> dict[str, Any]:
     }
 
 
-def grains() -> list[dict[str, Any]]:
-    """Rows each candidate rollup grain would hold over the whole case table."""
+def grains(known: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """Rows each candidate rollup grain would hold over the whole case table (`known`: counts
+    kept with the data; only grains added since are counted)."""
+    found = {g["grain"]: g for g in known}
     out = []
     with _autocommit() as conn:
         conn.execute("set work_mem = '256MB'")
         for label, key in GRAINS:
+            if label in found:
+                out.append(found[label])
+                continue
             t0 = time.perf_counter()
             join = " join catalog_casecategory k on k.id = c.category_id" if "k." in key else ""
             rows = conn.execute(
@@ -1281,7 +1289,7 @@ def child(arguments: dict[str, Any]) -> dict[str, Any]:
     from django.db import connection
 
     from civicgrid.insights import rollup
-    from civicgrid.insights.models import CaseRollup
+    from civicgrid.insights.models import CaseRollup, CommunityRollup
 
     spec = {k: arguments[k] for k in ("cases", "seed", "format")}
     meta = _meta()
@@ -1298,6 +1306,9 @@ def child(arguments: dict[str, Any]) -> dict[str, Any]:
         meta = _meta({"spec": spec, "info": info})
         generated_now = True
     info = meta["info"]
+    if {g["grain"] for g in info["grains"]} != {label for label, _key in GRAINS}:
+        info["grains"] = grains(info["grains"])
+        meta = _meta({"spec": spec, "info": info})
     with connection.cursor() as cursor:
         cursor.execute("select count(*) from cases_case")
         cases = int(cursor.fetchone()[0])
@@ -1308,10 +1319,13 @@ def child(arguments: dict[str, Any]) -> dict[str, Any]:
         written = rollup.rebuild()
         rebuild_seconds = time.perf_counter() - t0
     rollup_rows = CaseRollup.objects.count()
+    community_rows = CommunityRollup.objects.count()
     with _autocommit() as conn:
         conn.execute("vacuum analyze insights_caserollup")
+        conn.execute("vacuum analyze insights_communityrollup")
         rollup_bytes = conn.execute(
             "select pg_total_relation_size('insights_caserollup')"
+            " + pg_total_relation_size('insights_communityrollup')"
         ).fetchone()[0]
         settings_rows = conn.execute(
             "select name, setting from pg_settings where name in ('shared_buffers', 'work_mem', "
@@ -1342,7 +1356,9 @@ def child(arguments: dict[str, Any]) -> dict[str, Any]:
         "cases": cases,
         "rebuild_seconds": rebuild_seconds,
         "rollup_written": written,
-        "rollup_rows": rollup_rows,
+        "rollup_rows": rollup_rows + community_rows,
+        "township_rows": rollup_rows,
+        "community_rows": community_rows,
         "rollup_bytes": int(rollup_bytes),
         "pg_settings": dict(settings_rows),
         "queries": queries,
@@ -1639,8 +1655,11 @@ started in 10 counties; open cases of the last 60 days of data reported back, cl
 ### Rollup size and the grain
 
 `rollup.rebuild()`: **{_s(result["rebuild_seconds"])}**, {result["rollup_written"]:,} rows
-written ({_gib(result["rollup_bytes"])} with its indexes) for {cases:,} cases: **{shrink:,.1f}×
-smaller** than the case table. Rows each candidate grain would hold over the same cases
+written ({_gib(result["rollup_bytes"])} with their indexes) for {cases:,} cases: **{shrink:,.1f}×
+smaller** than the case table — {result["township_rows"]:,} rows of month × township × major
+category (`CaseRollup`) and {result["community_rows"]:,} of month × community
+(`CommunityRollup`, which answers a township by its communities and a community's own
+figures). Rows each candidate grain would hold over the same cases
 (`count(*)` of a GROUP BY over the case table, measured when the data were built):
 
 {markdown_table(["grain", "rows", "cases ÷ rows"], grain_rows)}
