@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import CharField, DateField, Q, QuerySet, Value
-from django.db.models.functions import Coalesce, Concat, Substr, TruncMonth
+from django.db.models import CharField, Max, Min, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Concat, Substr
 from django.utils import timezone
 
 from civicgrid.cases.models import Case
@@ -62,52 +62,6 @@ def mark_cases(ids: list[int]) -> None:
         mark((month_of(when), area_of(path)) for when, path in rows)
 
 
-def bucketed(cases: QuerySet[Case]) -> QuerySet[Any]:
-    """Cases grouped by rollup bucket, with every counter."""
-    return (
-        cases.annotate(
-            r_month=TruncMonth("reported_at", output_field=DateField()),
-            r_area=Substr("division_path", 1, AREA_LENGTH),
-            r_major=Coalesce("category__parent_id", "category_id"),
-        )
-        .values("r_month", "r_area", "r_major")
-        .annotate(**kpis.aggregates())
-        .order_by()
-    )
-
-
-def bucketed_communities(cases: QuerySet[Case]) -> QuerySet[Any]:
-    """Cases grouped by community-month (CommunityRollup's grain), with every counter."""
-    return (
-        cases.annotate(
-            r_month=TruncMonth("reported_at", output_field=DateField()),
-            r_area=Substr("division_path", 1, COMMUNITY_LENGTH),
-        )
-        .values("r_month", "r_area")
-        .annotate(**kpis.aggregates())
-        .order_by()
-    )
-
-
-def _rows(grouped: Iterable[dict[str, Any]]) -> Iterator[CaseRollup]:
-    for row in grouped:
-        yield CaseRollup(
-            month=row["r_month"],
-            area=row["r_area"],
-            category_id=row["r_major"],
-            **{name: row[name] or 0 for name in kpis.COUNTERS},
-        )
-
-
-def _community_rows(grouped: Iterable[dict[str, Any]]) -> Iterator[CommunityRollup]:
-    for row in grouped:
-        yield CommunityRollup(
-            month=row["r_month"],
-            area=row["r_area"],
-            **{name: row[name] or 0 for name in kpis.COUNTERS},
-        )
-
-
 def _month_range(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
     following = (month + dt.timedelta(days=32)).replace(day=1)
     return _midnight(month), _midnight(following)
@@ -125,40 +79,57 @@ def area_q(area: str, field: str = "division_path") -> Q:
     return Q(**{f"{field}__startswith": area})
 
 
-def _recompute(month: dt.date, areas: list[str]) -> int:
-    """Replace both grains' rows of these township-months. One scan of the cases, grouped by
-    community × major class and summed here into each grain: every counter is a count or a
-    sum, so the parts add up, and a refresh reads the month's cases once, not once per
-    grain."""
+def _recompute(month: dt.date, areas: list[str] | None = None) -> int:
+    """Replace both grains' rows of a month, for these township areas or (None) all of them;
+    returns the rows written. One scan of the cases, grouped by community × major class and
+    summed here into each grain: every counter is a count or a sum, so the parts add up, and
+    the month's cases are read once, not once per grain."""
     start, end = _month_range(month)
-    where = Q()
-    for area in areas:
-        where |= area_q(area)
-    cases = Case.objects.filter(where, reported_at__gte=start, reported_at__lt=end)
+    cases = Case.objects.filter(reported_at__gte=start, reported_at__lt=end)
+    stale_townships = CaseRollup.objects.filter(month=month)
+    stale_communities = CommunityRollup.objects.filter(month=month)
+    if areas is not None:
+        where = Q()
+        for area in areas:
+            where |= area_q(area)
+        cases = cases.filter(where)
+        stale_townships = stale_townships.filter(area__in=areas)
+        stale_communities = stale_communities.alias(township=Substr("area", 1, AREA_LENGTH)).filter(
+            township__in=areas
+        )
     townships: dict[tuple[str, int], dict[str, int]] = defaultdict(kpis.empty)
     communities: dict[str, dict[str, int]] = defaultdict(kpis.empty)
-    fine = cases.annotate(
-        r_area=Substr("division_path", 1, COMMUNITY_LENGTH),
-        r_major=Coalesce("category__parent_id", "category_id"),
+    fine = (
+        cases.annotate(
+            r_area=Substr("division_path", 1, COMMUNITY_LENGTH),
+            r_major=Coalesce("category__parent_id", "category_id"),
+        )
+        .values("r_area", "r_major")
+        .annotate(**kpis.aggregates())
+        .order_by()
     )
-    for row in fine.values("r_area", "r_major").annotate(**kpis.aggregates()).order_by():
+    for row in fine.iterator(chunk_size=5000):
         area = row["r_area"]
         for target in (townships[area[:AREA_LENGTH], row["r_major"]], communities[area]):
             for name in kpis.COUNTERS:
                 target[name] += row[name] or 0
-    CaseRollup.objects.filter(month=month, area__in=areas).delete()
-    created = CaseRollup.objects.bulk_create(
-        CaseRollup(month=month, area=area, category_id=major, **counters)
-        for (area, major), counters in townships.items()
+    stale_townships.delete()
+    stale_communities.delete()
+    made = CaseRollup.objects.bulk_create(
+        (
+            CaseRollup(month=month, area=area, category_id=major, **counters)
+            for (area, major), counters in townships.items()
+        ),
+        batch_size=5000,
     )
-    CommunityRollup.objects.filter(month=month).alias(
-        township=Substr("area", 1, AREA_LENGTH)
-    ).filter(township__in=areas).delete()
-    CommunityRollup.objects.bulk_create(
-        CommunityRollup(month=month, area=area, **counters)
-        for area, counters in communities.items()
+    more = CommunityRollup.objects.bulk_create(
+        (
+            CommunityRollup(month=month, area=area, **counters)
+            for area, counters in communities.items()
+        ),
+        batch_size=5000,
     )
-    return len(created)
+    return len(made) + len(more)
 
 
 # A township-month's cases are found by AND-ing two bitmaps (the month's reported_at range, the
@@ -208,43 +179,33 @@ def pending() -> int:
 
 
 def rebuild(*, since: dt.date | None = None) -> int:
-    """Recompute every bucket of both grains (from the month of `since` on); returns the rows
-    written."""
+    """Recompute every bucket of both grains (from the month of `since` on), month by month;
+    returns the rows written."""
     with transaction.atomic():
         RollupMark.objects.get_or_create(key=MARK_KEY)
         list(RollupMark.objects.select_for_update().filter(key=MARK_KEY))
         _roomy()
-        rollups = CaseRollup.objects.all()
-        community_rollups = CommunityRollup.objects.all()
+        stale: list[QuerySet[Any]] = [
+            CaseRollup.objects.all(),
+            CommunityRollup.objects.all(),
+            RollupDirty.objects.all(),
+        ]
         cases = Case.objects.all()
-        marks = RollupDirty.objects.all()
         if since is not None:
             first = since.replace(day=1)
-            rollups = rollups.filter(month__gte=first)
-            community_rollups = community_rollups.filter(month__gte=first)
+            stale = [rows.filter(month__gte=first) for rows in stale]
             cases = cases.filter(reported_at__gte=_midnight(first))
-            marks = marks.filter(month__gte=first)
-        rollups.delete()
-        community_rollups.delete()
-        marks.delete()
-        written = _write(CaseRollup, _rows(bucketed(cases).iterator(chunk_size=5000)))
-        written += _write(
-            CommunityRollup,
-            _community_rows(bucketed_communities(cases).iterator(chunk_size=5000)),
-        )
+        for rows in stale:
+            rows.delete()
+        span = cases.aggregate(first=Min("reported_at"), last=Max("reported_at"))
+        written = 0
+        if span["first"] is not None:
+            month, last = month_of(span["first"]), month_of(span["last"])
+            while month <= last:
+                written += _recompute(month)
+                month = (month + dt.timedelta(days=32)).replace(day=1)
         RollupMark.objects.filter(key=MARK_KEY).update(refreshed_at=timezone.now())
         return written
-
-
-def _write(model: Any, rows: Iterable[Any], size: int = 5000) -> int:
-    written = 0
-    batch: list[Any] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            written += len(model.objects.bulk_create(batch))
-            batch = []
-    return written + len(model.objects.bulk_create(batch))
 
 
 def renumber_areas(old_path: str, new_path: str) -> None:
