@@ -44,10 +44,7 @@ def _agree(world: World) -> None:
     period = Period("custom", first, last)
     for at in ["C", "A", "A1", "B", "A1a"]:
         # A township by its communities and a community are CommunityRollup's.
-        groups = (
-            ["", "month"] + (["major"] if at != "A1a" else []) + (["child"] if at != "A1a" else [])
-        )
-        for group in groups:
+        for group in ["", "month"] + (["major", "child"] if at != "A1a" else []):
             q = KpiQuery(world.div[at], period, group=group)
             assert query.uses_rollup(q), (at, group)
             rolled = query.figures(None, q, compare=False, source="rollup")

@@ -71,7 +71,7 @@ class Period:
             return cls(kind, start, start + dt.timedelta(days=6))
         if kind == "month":
             start = anchor.replace(day=1)
-            return cls(kind, start, _next_month(start) - dt.timedelta(days=1))
+            return cls(kind, start, rollup.next_month(start) - dt.timedelta(days=1))
         if kind == "year":
             return cls(kind, anchor.replace(month=1, day=1), anchor.replace(month=12, day=31))
         raise ValueError(kind)
@@ -97,12 +97,12 @@ class Period:
         return f"{self.start.isoformat()} – {self.end.isoformat()}"
 
     def bounds(self) -> tuple[dt.datetime, dt.datetime]:
-        return _midnight(self.start), _midnight(self.end + dt.timedelta(days=1))
+        return rollup.midnight(self.start), rollup.midnight(self.end + dt.timedelta(days=1))
 
     def whole_months(self) -> tuple[dt.date, dt.date] | None:
         """The first days of the first and last whole months inside the period, if any."""
-        first = self.start if self.start.day == 1 else _next_month(self.start)
-        after = _next_month(self.end.replace(day=1))
+        first = self.start if self.start.day == 1 else rollup.next_month(self.start)
+        after = rollup.next_month(self.end.replace(day=1))
         last_day = after - dt.timedelta(days=1)
         last = self.end.replace(day=1) if self.end == last_day else _prev_month(self.end)
         if first > last:
@@ -110,16 +110,8 @@ class Period:
         return first, last
 
 
-def _next_month(day: dt.date) -> dt.date:
-    return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
-
-
 def _prev_month(day: dt.date) -> dt.date:
     return (day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
-
-
-def _midnight(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
 # --- queries ------------------------------------------------------------------------------------
@@ -288,8 +280,8 @@ def cohort(query: KpiQuery, start: dt.date, end: dt.date) -> QuerySet[Case]:
     return Case.objects.filter(
         _category_q(query.category),
         division_path__startswith=query.area.path,
-        reported_at__gte=_midnight(start),
-        reported_at__lt=_midnight(end + dt.timedelta(days=1)),
+        reported_at__gte=rollup.midnight(start),
+        reported_at__lt=rollup.midnight(end + dt.timedelta(days=1)),
     )
 
 
@@ -395,8 +387,7 @@ def counters(
     two for tests and the benchmark). `checked`: the caller brought the rollup up to date
     (`up_to_date`) already."""
     months = period.whole_months()
-    use = source == "rollup" or (source == "auto" and uses_rollup(replace(query, period=period)))
-    if not use or months is None:
+    if not _reads_rollup(replace(query, period=period), source) or months is None:
         return _live(query, period.start, period.end), "live"
     if not checked:
         up_to_date()
@@ -405,10 +396,14 @@ def counters(
     _merge(found, _rolled(query, first, last))
     if period.start < first:
         _merge(found, _live(query, period.start, first - dt.timedelta(days=1)))
-    after_last = _next_month(last)
+    after_last = rollup.next_month(last)
     if period.end >= after_last:
         _merge(found, _live(query, after_last, period.end))
     return found, "rollup"
+
+
+def _reads_rollup(query: KpiQuery, source: str) -> bool:
+    return source == "rollup" or (source == "auto" and uses_rollup(query))
 
 
 def up_to_date() -> int:
@@ -491,9 +486,7 @@ def figures(user: Any, query: KpiQuery, *, compare: bool = True, source: str = "
     before = query.period.previous()
     past_query = replace(query, group="", period=before)
     waiting = 0
-    if source == "rollup" or (
-        source == "auto" and (uses_rollup(query) or (compare and uses_rollup(past_query)))
-    ):
+    if _reads_rollup(query, source) or (compare and _reads_rollup(past_query, source)):
         waiting = up_to_date()
     grouped, used = counters(query, query.period, source=source, checked=True)
     in_use = duties.patrols_recorded(query.area.path)

@@ -62,13 +62,18 @@ def mark_cases(ids: list[int]) -> None:
         mark((month_of(when), area_of(path)) for when, path in rows)
 
 
-def _month_range(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    following = (month + dt.timedelta(days=32)).replace(day=1)
-    return _midnight(month), _midnight(following)
+def next_month(day: dt.date) -> dt.date:
+    """The first day of the month after `day`'s."""
+    return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
 
 
-def _midnight(day: dt.date) -> dt.datetime:
+def midnight(day: dt.date) -> dt.datetime:
+    """The start of a local day, as an aware time."""
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _month_range(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    return midnight(month), midnight(next_month(month))
 
 
 def area_q(area: str, field: str = "division_path") -> Q:
@@ -194,7 +199,7 @@ def rebuild(*, since: dt.date | None = None) -> int:
         if since is not None:
             first = since.replace(day=1)
             stale = [rows.filter(month__gte=first) for rows in stale]
-            cases = cases.filter(reported_at__gte=_midnight(first))
+            cases = cases.filter(reported_at__gte=midnight(first))
         for rows in stale:
             rows.delete()
         span = cases.aggregate(first=Min("reported_at"), last=Max("reported_at"))
@@ -203,7 +208,7 @@ def rebuild(*, since: dt.date | None = None) -> int:
             month, last = month_of(span["first"]), month_of(span["last"])
             while month <= last:
                 written += _recompute(month)
-                month = (month + dt.timedelta(days=32)).replace(day=1)
+                month = next_month(month)
         RollupMark.objects.filter(key=MARK_KEY).update(refreshed_at=timezone.now())
         return written
 
